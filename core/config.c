@@ -1,0 +1,1320 @@
+/* config: reads the YAML (or JSON) configuration file into a small node tree
+ * that remembers lines, then checks it against the schema into a snapshot. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "log.h"
+
+/* Bigger files are refused before parsing: a config is a few kilobytes. */
+#define CONFIG_MAX_BYTES (1024 * 1024)
+/* The schema is three levels deep; this bounds recursion on hostile input. */
+#define CONFIG_MAX_DEPTH 32
+/* Room for a dotted key such as "adapter.queries.<id>" in messages. */
+#define CONFIG_PATH_MAX 256
+
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_S INT64_C(1000000000)
+
+typedef enum node_kind { NODE_SCALAR, NODE_MAPPING, NODE_SEQUENCE } node_kind;
+
+/*
+ * One value of the file.  Mapping entries are the children that carry a key;
+ * sequence items are children without one.  Lines are 1-based.
+ */
+struct config_node {
+	node_kind kind;
+	unsigned line;	   /* where the value starts */
+	char *key;	   /* set when this is the value of a mapping entry */
+	unsigned key_line; /* line of that key */
+	char *text;	   /* scalars only, NUL-free */
+	bool quoted;	   /* scalar written in any non-plain style: a string */
+	bool used;	   /* adapter.options entries: looked up by the adapter */
+	config_node **children;
+	size_t n_children;
+};
+
+/* Where messages go: the file name prefixes every one of them. */
+typedef struct reporter {
+	const char *file;
+	char *err;
+	size_t err_size;
+} reporter;
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Writes "FILE:LINE: KEY: problem"; line 0 and an empty key are left out.
+ * Control characters from the file become '?' so the message stays one
+ * line.  Returns false so callers can `return report(...)`. */
+__attribute__((format(printf, 4, 5))) static bool
+report(const reporter *rep, unsigned line, const char *key, const char *fmt, ...)
+{
+	if (rep->err == NULL || rep->err_size == 0)
+		return false;
+	char problem[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(problem, sizeof problem, fmt, ap);
+	va_end(ap);
+
+	char where[32] = "";
+	if (line > 0)
+		snprintf(where, sizeof where, ":%u", line);
+	bool has_key = key != NULL && key[0] != '\0';
+	snprintf(rep->err, rep->err_size, "%s%s: %s%s%s", rep->file, where,
+		 has_key ? key : "", has_key ? ": " : "", problem);
+	for (char *p = rep->err; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return false;
+}
+
+/* Quotes file text for a message, cut to a readable length. */
+static const char *quote_text(const char *text, char *buf, size_t buf_size)
+{
+	size_t len = strlen(text);
+	if (len > 40)
+		snprintf(buf, buf_size, "\"%.37s...\"", text);
+	else
+		snprintf(buf, buf_size, "\"%s\"", text);
+	return buf;
+}
+
+static bool scalar_is_null(const config_node *node)
+{
+	if (node->kind != NODE_SCALAR || node->quoted)
+		return false;
+	return strcmp(node->text, "") == 0 || strcmp(node->text, "~") == 0 ||
+	       strcmp(node->text, "null") == 0;
+}
+
+/* "a mapping", "null", "a quoted string \"42\"", "\"abc\"": what was found
+ * where something else was expected. */
+static const char *describe_node(const config_node *node, char *buf, size_t buf_size)
+{
+	char quoted[64];
+	if (node->kind == NODE_MAPPING)
+		return "a mapping";
+	if (node->kind == NODE_SEQUENCE)
+		return "a sequence";
+	if (scalar_is_null(node))
+		return "null";
+	quote_text(node->text, quoted, sizeof quoted);
+	snprintf(buf, buf_size, "%s%s", node->quoted ? "a quoted string " : "", quoted);
+	return buf;
+}
+
+/* "a, b, c" for "(known: ...)" lists. */
+static void join_names(const char *const *names, char *buf, size_t buf_size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, buf_size - used, "%s%s", i > 0 ? ", " : "", names[i]);
+	}
+}
+
+static void path_join(char *buf, size_t buf_size, const char *parent, const char *key)
+{
+	if (parent[0] == '\0')
+		snprintf(buf, buf_size, "%s", key);
+	else
+		snprintf(buf, buf_size, "%s.%s", parent, key);
+}
+
+static void path_index(char *buf, size_t buf_size, const char *parent, size_t index)
+{
+	snprintf(buf, buf_size, "%s[%zu]", parent, index);
+}
+
+/* ------------------------------------------------------------------ */
+/* The node tree                                                       */
+/* ------------------------------------------------------------------ */
+
+static void node_free(config_node *node)
+{
+	if (node == NULL)
+		return;
+	for (size_t i = 0; i < node->n_children; i++)
+		node_free(node->children[i]);
+	free(node->children);
+	free(node->key);
+	free(node->text);
+	free(node);
+}
+
+static bool node_append(config_node *parent, config_node *child)
+{
+	config_node **grown = realloc(parent->children,
+				      (parent->n_children + 1) * sizeof *grown);
+	if (grown == NULL)
+		return false;
+	grown[parent->n_children++] = child;
+	parent->children = grown;
+	return true;
+}
+
+/* The value of `key` in a mapping, or NULL (also for NULL or non-mappings). */
+static config_node *node_get(const config_node *map, const char *key)
+{
+	if (map == NULL || map->kind != NODE_MAPPING)
+		return NULL;
+	for (size_t i = 0; i < map->n_children; i++)
+		if (strcmp(map->children[i]->key, key) == 0)
+			return map->children[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the file                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Reads at most CONFIG_MAX_BYTES; *text is owned by the caller. */
+static bool read_file(const reporter *rep, unsigned char **text, size_t *len)
+{
+	bool ok = false;
+	unsigned char *buf = NULL;
+	size_t used = 0;
+	int fd = open(rep->file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		report(rep, 0, NULL, "cannot open: %s", strerror(errno));
+		goto out;
+	}
+	/* One byte more than allowed tells "exactly 1 MiB" from "over". */
+	buf = malloc(CONFIG_MAX_BYTES + 1);
+	if (buf == NULL) {
+		report(rep, 0, NULL, "out of memory");
+		goto out;
+	}
+	while (used < CONFIG_MAX_BYTES + 1) {
+		ssize_t got = read(fd, buf + used, CONFIG_MAX_BYTES + 1 - used);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			report(rep, 0, NULL, "cannot read: %s", strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		used += (size_t)got;
+	}
+	if (used > CONFIG_MAX_BYTES) {
+		report(rep, 0, NULL, "file is larger than 1 MiB");
+		goto out;
+	}
+	*text = buf;
+	*len = used;
+	buf = NULL;
+	ok = true;
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* YAML events to nodes                                                */
+/* ------------------------------------------------------------------ */
+
+typedef struct tree_builder {
+	yaml_parser_t parser;
+	const reporter *rep;
+	const unsigned char *text; /* the file, for lines of reader errors */
+	size_t len;
+} tree_builder;
+
+static unsigned line_of_offset(const tree_builder *tb, size_t offset)
+{
+	unsigned line = 1;
+	for (size_t i = 0; i < offset && i < tb->len; i++)
+		if (tb->text[i] == '\n')
+			line++;
+	return line;
+}
+
+static bool next_event(tree_builder *tb, yaml_event_t *event)
+{
+	if (yaml_parser_parse(&tb->parser, event))
+		return true;
+	const yaml_parser_t *p = &tb->parser;
+	if (p->error == YAML_MEMORY_ERROR)
+		return report(tb->rep, 0, NULL, "out of memory");
+	/* Reader errors (bad encoding) carry an offset but no line. */
+	unsigned line = p->error == YAML_READER_ERROR ? line_of_offset(tb, p->problem_offset)
+						      : (unsigned)p->problem_mark.line + 1;
+	return report(tb->rep, line, NULL, "YAML syntax error: %s",
+		      p->problem != NULL ? p->problem : "unknown problem");
+}
+
+static unsigned event_line(const yaml_event_t *event)
+{
+	return (unsigned)event->start_mark.line + 1;
+}
+
+/* Anchors, aliases and tags make a file mean more than it says; refused. */
+static bool check_plain_event(tree_builder *tb, const yaml_event_t *event, const char *path)
+{
+	const yaml_char_t *anchor = NULL, *tag = NULL;
+	switch (event->type) {
+	case YAML_ALIAS_EVENT:
+		return report(tb->rep, event_line(event), path, "aliases are not supported");
+	case YAML_SCALAR_EVENT:
+		anchor = event->data.scalar.anchor;
+		tag = event->data.scalar.tag;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		anchor = event->data.mapping_start.anchor;
+		tag = event->data.mapping_start.tag;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = event->data.sequence_start.anchor;
+		tag = event->data.sequence_start.tag;
+		break;
+	default:
+		return report(tb->rep, event_line(event), path, "unexpected YAML event");
+	}
+	if (anchor != NULL)
+		return report(tb->rep, event_line(event), path,
+			      "anchors are not supported (nor are aliases)");
+	if (tag != NULL)
+		return report(tb->rep, event_line(event), path,
+			      "tags are not supported; quote the value to make it a string");
+	return true;
+}
+
+/* Copies a scalar's bytes; the "\0" escape would cut strings short, so
+ * scalars with a NUL are refused. */
+static bool copy_scalar(tree_builder *tb, const yaml_event_t *event, const char *path,
+			char **out)
+{
+	const char *value = (const char *)event->data.scalar.value;
+	size_t length = event->data.scalar.length;
+	if (memchr(value, '\0', length) != NULL)
+		return report(tb->rep, event_line(event), path, "NUL characters are not allowed");
+	*out = strndup(value, length);
+	if (*out == NULL)
+		return report(tb->rep, 0, NULL, "out of memory");
+	return true;
+}
+
+static int compare_children_by_key(const void *a, const void *b)
+{
+	const config_node *left = *(const config_node *const *)a;
+	const config_node *right = *(const config_node *const *)b;
+	int order = strcmp(left->key, right->key);
+	if (order != 0)
+		return order;
+	return (left->key_line > right->key_line) - (left->key_line < right->key_line);
+}
+
+/* Sorting keeps big option maps from costing O(n^2).  Among several
+ * repeated keys, the repetition earliest in the file is reported. */
+static bool check_duplicate_keys(tree_builder *tb, const config_node *map, const char *path)
+{
+	bool ok = false;
+	if (map->n_children < 2)
+		return true;
+	config_node **sorted = malloc(map->n_children * sizeof *sorted);
+	if (sorted == NULL)
+		return report(tb->rep, 0, NULL, "out of memory");
+	memcpy(sorted, map->children, map->n_children * sizeof *sorted);
+	qsort(sorted, map->n_children, sizeof *sorted, compare_children_by_key);
+
+	/* Equal keys form runs ordered by line: a run's first entry is the
+	 * original, its second the first repetition. */
+	const config_node *first = NULL, *again = NULL;
+	size_t run_start = 0;
+	for (size_t i = 1; i < map->n_children; i++) {
+		if (strcmp(sorted[run_start]->key, sorted[i]->key) != 0) {
+			run_start = i;
+			continue;
+		}
+		if (i == run_start + 1 && (again == NULL || sorted[i]->key_line < again->key_line)) {
+			first = sorted[run_start];
+			again = sorted[i];
+		}
+	}
+	if (again != NULL) {
+		char key_path[CONFIG_PATH_MAX];
+		path_join(key_path, sizeof key_path, path, again->key);
+		report(tb->rep, again->key_line, key_path, "duplicate key (first at line %u)",
+		       first->key_line);
+		goto out;
+	}
+	ok = true;
+out:
+	free(sorted);
+	return ok;
+}
+
+static bool build_node(tree_builder *tb, yaml_event_t *event, const char *path, int depth,
+		       config_node **out);
+
+/* Reads key/value pairs up to MAPPING-END into `map`. */
+static bool build_mapping(tree_builder *tb, config_node *map, const char *path, int depth)
+{
+	for (;;) {
+		yaml_event_t event;
+		char key_path[CONFIG_PATH_MAX];
+		char *key = NULL;
+		config_node *value = NULL;
+
+		if (!next_event(tb, &event))
+			return false;
+		if (event.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&event);
+			return check_duplicate_keys(tb, map, path);
+		}
+		unsigned key_line = event_line(&event);
+		bool ok = check_plain_event(tb, &event, path);
+		if (ok && event.type != YAML_SCALAR_EVENT)
+			ok = report(tb->rep, key_line, path, "mapping keys must be strings");
+		if (ok)
+			ok = copy_scalar(tb, &event, path, &key);
+		yaml_event_delete(&event);
+		if (!ok)
+			return false;
+
+		path_join(key_path, sizeof key_path, path, key);
+		if (!next_event(tb, &event) || !build_node(tb, &event, key_path, depth + 1, &value)) {
+			free(key);
+			return false;
+		}
+		value->key = key;
+		value->key_line = key_line;
+		if (!node_append(map, value)) {
+			node_free(value);
+			return report(tb->rep, 0, NULL, "out of memory");
+		}
+	}
+}
+
+/* Reads items up to SEQUENCE-END into `seq`. */
+static bool build_sequence(tree_builder *tb, config_node *seq, const char *path, int depth)
+{
+	for (;;) {
+		yaml_event_t event;
+		char item_path[CONFIG_PATH_MAX];
+		config_node *item = NULL;
+
+		if (!next_event(tb, &event))
+			return false;
+		if (event.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&event);
+			return true;
+		}
+		path_index(item_path, sizeof item_path, path, seq->n_children);
+		if (!build_node(tb, &event, item_path, depth + 1, &item))
+			return false;
+		if (!node_append(seq, item)) {
+			node_free(item);
+			return report(tb->rep, 0, NULL, "out of memory");
+		}
+	}
+}
+
+/* Builds the value that starts with `event` (consumed here) into *out
+ * (owned, caller frees). */
+static bool build_node(tree_builder *tb, yaml_event_t *event, const char *path, int depth,
+		       config_node **out)
+{
+	bool ok = false;
+	config_node *node = NULL;
+	node_kind kind = event->type == YAML_MAPPING_START_EVENT    ? NODE_MAPPING
+			 : event->type == YAML_SEQUENCE_START_EVENT ? NODE_SEQUENCE
+								    : NODE_SCALAR;
+
+	if (!check_plain_event(tb, event, path))
+		goto out;
+	if (depth > CONFIG_MAX_DEPTH && kind != NODE_SCALAR) {
+		report(tb->rep, event_line(event), path, "nested deeper than %d levels",
+		       CONFIG_MAX_DEPTH);
+		goto out;
+	}
+	node = calloc(1, sizeof *node);
+	if (node == NULL) {
+		report(tb->rep, 0, NULL, "out of memory");
+		goto out;
+	}
+	node->kind = kind;
+	node->line = event_line(event);
+	if (kind == NODE_SCALAR) {
+		node->quoted = event->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+		ok = copy_scalar(tb, event, path, &node->text);
+		goto out;
+	}
+	yaml_event_delete(event);
+	event->type = YAML_NO_EVENT; /* deleted; nothing left to free below */
+	ok = kind == NODE_MAPPING ? build_mapping(tb, node, path, depth)
+				  : build_sequence(tb, node, path, depth);
+out:
+	yaml_event_delete(event);
+	if (ok) {
+		*out = node;
+	} else {
+		node_free(node);
+	}
+	return ok;
+}
+
+/* Parses the whole stream: exactly one document whose root is a mapping. */
+static bool build_tree(tree_builder *tb, config_node **root_out)
+{
+	bool ok = false;
+	config_node *root = NULL, *not_mapping = NULL;
+	char what[96];
+	/* yaml_event_delete() on a zeroed or deleted event is a no-op, so
+	 * `out` can always delete. */
+	yaml_event_t event = {.type = YAML_NO_EVENT};
+
+	if (!next_event(tb, &event)) /* STREAM-START */
+		goto out;
+	yaml_event_delete(&event);
+	if (!next_event(tb, &event))
+		goto out;
+	if (event.type == YAML_STREAM_END_EVENT) {
+		report(tb->rep, 1, NULL, "the file is empty; expected a mapping");
+		goto out;
+	}
+	yaml_event_delete(&event); /* DOCUMENT-START */
+
+	if (!next_event(tb, &event))
+		goto out;
+	if (event.type != YAML_MAPPING_START_EVENT) {
+		unsigned line = event_line(&event);
+		if (build_node(tb, &event, "", 1, &not_mapping))
+			report(tb->rep, line, NULL, "the top level must be a mapping, got %s",
+			       describe_node(not_mapping, what, sizeof what));
+		goto out;
+	}
+	if (!build_node(tb, &event, "", 1, &root))
+		goto out;
+
+	if (!next_event(tb, &event)) /* DOCUMENT-END */
+		goto out;
+	yaml_event_delete(&event);
+	if (!next_event(tb, &event))
+		goto out;
+	if (event.type == YAML_DOCUMENT_START_EVENT) {
+		report(tb->rep, event_line(&event), NULL, "multiple documents are not supported");
+		goto out;
+	}
+	*root_out = root; /* the event was STREAM-END */
+	root = NULL;
+	ok = true;
+out:
+	yaml_event_delete(&event);
+	node_free(not_mapping);
+	node_free(root);
+	return ok;
+}
+
+static config_node *parse_file(const reporter *rep)
+{
+	config_node *root = NULL;
+	tree_builder tb = {.rep = rep};
+	unsigned char *text = NULL;
+	bool parser_ready = false;
+
+	if (!read_file(rep, &text, &tb.len))
+		goto out;
+	tb.text = text;
+	if (!yaml_parser_initialize(&tb.parser)) {
+		report(rep, 0, NULL, "out of memory");
+		goto out;
+	}
+	parser_ready = true;
+	yaml_parser_set_input_string(&tb.parser, text, tb.len);
+	if (!build_tree(&tb, &root))
+		root = NULL;
+out:
+	if (parser_ready)
+		yaml_parser_delete(&tb.parser);
+	free(text);
+	return root;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scalars                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Any scalar but null reads as a string: `name: 123` is "123". */
+static bool node_as_string(const reporter *rep, const config_node *node, const char *path,
+			   const char **out)
+{
+	char what[96];
+	if (node->kind != NODE_SCALAR || scalar_is_null(node))
+		return report(rep, node->key_line ? node->key_line : node->line, path,
+			      "expected a string, got %s", describe_node(node, what, sizeof what));
+	*out = node->text;
+	return true;
+}
+
+/* Plain decimal only: "010" (octal in YAML 1.1), "1e3", "1_000" and quoted
+ * numbers are refused rather than guessed at. */
+static bool text_to_int(const config_node *node, int64_t *out)
+{
+	if (node->kind != NODE_SCALAR || node->quoted)
+		return false;
+	const char *digits = node->text;
+	if (*digits == '-' || *digits == '+')
+		digits++;
+	if (digits[0] < '0' || digits[0] > '9' || (digits[0] == '0' && digits[1] != '\0'))
+		return false;
+	for (const char *p = digits; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	errno = 0;
+	long long value = strtoll(node->text, NULL, 10);
+	if (errno == ERANGE)
+		return false;
+	*out = value;
+	return true;
+}
+
+static bool text_to_bool(const config_node *node, bool *out)
+{
+	if (node->kind != NODE_SCALAR || node->quoted)
+		return false;
+	if (strcmp(node->text, "true") == 0)
+		*out = true;
+	else if (strcmp(node->text, "false") == 0)
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Durations                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Go's time.ParseDuration syntax ("30s", "1m30s", "1.5h", "500ms").  Private
+ * stand-in until core/duration.c lands; then switch to duration_parse().
+ */
+static bool parse_duration(const char *text, int64_t *ns_out, char *err, size_t err_size)
+{
+	static const struct {
+		const char *name;
+		uint64_t ns;
+	} units[] = {
+		{"ns", 1},
+		{"us", 1000},
+		{"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
+		{"\xce\xbcs", 1000}, /* U+03BC Greek mu */
+		{"ms", 1000000},
+		{"s", 1000000000},
+		{"m", UINT64_C(60000000000)},
+		{"h", UINT64_C(3600000000000)},
+	};
+	const uint64_t limit = UINT64_C(1) << 63; /* |INT64_MIN| */
+	const char *s = text;
+	bool negative = false;
+	uint64_t total = 0;
+
+	if (*s == '-' || *s == '+')
+		negative = *s++ == '-';
+	if (strcmp(s, "0") == 0) {
+		*ns_out = 0;
+		return true;
+	}
+	if (*s == '\0') {
+		snprintf(err, err_size, "empty");
+		return false;
+	}
+	while (*s != '\0') {
+		uint64_t whole = 0, fraction = 0, scale = 1;
+		bool digits = false;
+		for (; *s >= '0' && *s <= '9'; s++, digits = true) {
+			if (whole > (limit - 9) / 10) {
+				snprintf(err, err_size, "out of range");
+				return false;
+			}
+			whole = whole * 10 + (uint64_t)(*s - '0');
+		}
+		if (*s == '.') {
+			/* Digits past nanosecond precision of an hour are dropped. */
+			for (s++; *s >= '0' && *s <= '9'; s++, digits = true) {
+				if (scale < UINT64_C(1000000000000000000)) {
+					fraction = fraction * 10 + (uint64_t)(*s - '0');
+					scale *= 10;
+				}
+			}
+		}
+		if (!digits) {
+			snprintf(err, err_size, "expected a number");
+			return false;
+		}
+		const char *unit_start = s;
+		while (*s != '\0' && *s != '.' && (*s < '0' || *s > '9'))
+			s++;
+		size_t unit_len = (size_t)(s - unit_start);
+		if (unit_len == 0) {
+			snprintf(err, err_size, "missing unit");
+			return false;
+		}
+		uint64_t unit = 0;
+		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+			if (strlen(units[i].name) == unit_len &&
+			    memcmp(units[i].name, unit_start, unit_len) == 0)
+				unit = units[i].ns;
+		if (unit == 0) {
+			snprintf(err, err_size, "unknown unit \"%.*s\"", (int)unit_len, unit_start);
+			return false;
+		}
+		if (whole > limit / unit) {
+			snprintf(err, err_size, "out of range");
+			return false;
+		}
+		uint64_t value = whole * unit;
+		if (fraction > 0)
+			value += (uint64_t)((double)fraction * ((double)unit / (double)scale));
+		if (value > limit || total > limit - value) {
+			snprintf(err, err_size, "out of range");
+			return false;
+		}
+		total += value;
+	}
+	if (!negative && total == limit) {
+		snprintf(err, err_size, "out of range");
+		return false;
+	}
+	*ns_out = negative ? (int64_t)(0 - total) : (int64_t)total;
+	return true;
+}
+
+/* Compact form for messages that parse_duration reads back: 24h, 1m30s,
+ * 1s500ms, 0s. */
+static const char *format_duration(int64_t ns, char *buf, size_t buf_size)
+{
+	static const struct {
+		const char *name;
+		uint64_t ns;
+	} parts[] = {
+		{"h", UINT64_C(3600000000000)}, {"m", UINT64_C(60000000000)},
+		{"s", 1000000000},		{"ms", 1000000},
+		{"us", 1000},			{"ns", 1},
+	};
+	uint64_t rest = ns < 0 ? 0 - (uint64_t)ns : (uint64_t)ns;
+	size_t used = 0;
+	buf[0] = '\0';
+	if (ns < 0)
+		used += (size_t)snprintf(buf, buf_size, "-");
+	if (rest == 0)
+		snprintf(buf + used, buf_size - used, "0s");
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0] && rest > 0; i++) {
+		uint64_t count = rest / parts[i].ns;
+		rest %= parts[i].ns;
+		if (count == 0 || used >= buf_size)
+			continue;
+		used += (size_t)snprintf(buf + used, buf_size - used, "%llu%s",
+					 (unsigned long long)count, parts[i].name);
+	}
+	return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Schema                                                              */
+/* ------------------------------------------------------------------ */
+
+/* One mapping of the schema, possibly absent from the file. */
+typedef struct section {
+	const config_node *map; /* NULL when absent or null */
+	char path[CONFIG_PATH_MAX];
+	unsigned line; /* where "required key is missing" points */
+} section;
+
+static bool check_known_keys(const reporter *rep, const config_node *map, const char *path,
+			     const char *const *known)
+{
+	if (map == NULL)
+		return true;
+	for (size_t i = 0; i < map->n_children; i++) {
+		const config_node *entry = map->children[i];
+		bool found = false;
+		for (size_t k = 0; known[k] != NULL && !found; k++)
+			found = strcmp(entry->key, known[k]) == 0;
+		if (found)
+			continue;
+
+		char list[256], key_path[CONFIG_PATH_MAX];
+		join_names(known, list, sizeof list);
+		path_join(key_path, sizeof key_path, path, entry->key);
+		return report(rep, entry->key_line, key_path, "unknown key (known: %s)", list);
+	}
+	return true;
+}
+
+/* Finds section `name` of the root.  A null value (all keys commented out)
+ * counts as an empty section. */
+static bool section_open(const reporter *rep, const config_node *root, const char *name,
+			 const char *const *known, section *out)
+{
+	const config_node *value = node_get(root, name);
+	char what[96];
+
+	snprintf(out->path, sizeof out->path, "%s", name);
+	out->map = NULL;
+	out->line = root->line;
+	if (value == NULL)
+		return true;
+	out->line = value->key_line;
+	if (scalar_is_null(value))
+		return true;
+	if (value->kind != NODE_MAPPING)
+		return report(rep, value->key_line, name, "expected a mapping, got %s",
+			      describe_node(value, what, sizeof what));
+	out->map = value;
+	return check_known_keys(rep, value, name, known);
+}
+
+static const config_node *section_get(const section *sec, const char *key, char *key_path,
+				      size_t key_path_size)
+{
+	path_join(key_path, key_path_size, sec->path, key);
+	return node_get(sec->map, key);
+}
+
+static bool store_string(const reporter *rep, const char *text, char **out)
+{
+	free(*out);
+	*out = strdup(text);
+	if (*out == NULL)
+		return report(rep, 0, NULL, "out of memory");
+	return true;
+}
+
+/* Fills *out (owned by the snapshot) from the file or `fallback`; empty
+ * strings are refused unless allow_empty.  With no fallback and
+ * required, absence is an error; otherwise *out stays NULL. */
+static bool read_string(const reporter *rep, const section *sec, const char *key,
+			const char *fallback, bool required, bool allow_empty, char **out)
+{
+	char key_path[CONFIG_PATH_MAX];
+	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
+	const char *text = fallback;
+
+	if (value == NULL && required)
+		return report(rep, sec->line, key_path, "required key is missing");
+	if (value != NULL) {
+		if (!node_as_string(rep, value, key_path, &text))
+			return false;
+		if (text[0] == '\0' && !allow_empty)
+			return report(rep, value->key_line, key_path, "must not be empty");
+	}
+	if (text == NULL)
+		return true;
+	return store_string(rep, text, out);
+}
+
+static bool read_int(const reporter *rep, const section *sec, const char *key,
+		     int64_t fallback, int64_t min, int64_t max, int64_t *out)
+{
+	char key_path[CONFIG_PATH_MAX], what[96];
+	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
+
+	*out = fallback;
+	if (value == NULL)
+		return true;
+	if (!text_to_int(value, out))
+		return report(rep, value->key_line, key_path, "expected an integer, got %s",
+			      describe_node(value, what, sizeof what));
+	if (*out < min || *out > max)
+		return report(rep, value->key_line, key_path,
+			      "%lld is out of range (%lld..%lld)", (long long)*out,
+			      (long long)min, (long long)max);
+	return true;
+}
+
+/* A duration between min_ns and max_ns in whole multiples of unit_ns. */
+static bool read_duration(const reporter *rep, const section *sec, const char *key,
+			  int64_t fallback_ns, int64_t min_ns, int64_t max_ns, int64_t unit_ns,
+			  int64_t *out_ns)
+{
+	char key_path[CONFIG_PATH_MAX], reason[96], shown[96];
+	char value_text[48], min_text[48], max_text[48];
+	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
+	const char *text = NULL;
+
+	*out_ns = fallback_ns;
+	if (value == NULL)
+		return true;
+	if (!node_as_string(rep, value, key_path, &text))
+		return false;
+	if (!parse_duration(text, out_ns, reason, sizeof reason))
+		return report(rep, value->key_line, key_path,
+			      "%s is not a duration: %s (e.g. 30s, 1m30s, 500ms)",
+			      quote_text(text, shown, sizeof shown), reason);
+	format_duration(*out_ns, value_text, sizeof value_text);
+	if (*out_ns < min_ns || *out_ns > max_ns)
+		return report(rep, value->key_line, key_path, "%s is out of range (%s..%s)",
+			      value_text, format_duration(min_ns, min_text, sizeof min_text),
+			      format_duration(max_ns, max_text, sizeof max_text));
+	if (*out_ns % unit_ns != 0)
+		return report(rep, value->key_line, key_path, "%s is not a whole number of %s",
+			      value_text, unit_ns == NS_PER_S ? "seconds" : "milliseconds");
+	return true;
+}
+
+/* "host:port", "[v6]:port"; port 1..65535.  An unbracketed IPv6 address is
+ * ambiguous and refused. */
+static bool listen_address_valid(const char *text)
+{
+	const char *colon = strrchr(text, ':');
+	if (colon == NULL || colon == text)
+		return false;
+	const char *port = colon + 1;
+	size_t port_len = strlen(port);
+	if (port_len == 0 || port_len > 5 || port[0] == '0')
+		return false;
+	for (const char *p = port; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	if (atoi(port) > 65535)
+		return false;
+
+	size_t host_len = (size_t)(colon - text);
+	for (size_t i = 0; i < host_len; i++)
+		if ((unsigned char)text[i] <= ' ')
+			return false;
+	if (text[0] == '[')
+		return host_len > 2 && text[host_len - 1] == ']' &&
+		       memchr(text + 1, '[', host_len - 1) == NULL &&
+		       memchr(text, ']', host_len - 1) == NULL;
+	return strcspn(text, ":[]") == host_len;
+}
+
+static bool read_listen(const reporter *rep, const section *sec, const char *fallback,
+			bool allow_empty, char **out)
+{
+	char key_path[CONFIG_PATH_MAX], shown[96];
+	if (!read_string(rep, sec, "listen", fallback, false, allow_empty, out))
+		return false;
+	if ((*out)[0] == '\0' || listen_address_valid(*out))
+		return true;
+	const config_node *value = section_get(sec, "listen", key_path, sizeof key_path);
+	return report(rep, value->key_line, key_path,
+		      "%s is not host:port with a port in 1..65535 (e.g. 0.0.0.0:8443, [::]:8443)",
+		      quote_text(*out, shown, sizeof shown));
+}
+
+static bool check_server(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"listen",	     "tlsCertFile",    "tlsKeyFile",
+					   "requestTimeout", "maxConnections", NULL};
+	section sec;
+	int64_t timeout_ns, max_connections;
+
+	if (!section_open(rep, root, "server", keys, &sec) ||
+	    !read_listen(rep, &sec, "0.0.0.0:8443", false, &cfg->server.listen) ||
+	    !read_string(rep, &sec, "tlsCertFile", NULL, true, false, &cfg->server.tls_cert_file) ||
+	    !read_string(rep, &sec, "tlsKeyFile", NULL, true, false, &cfg->server.tls_key_file) ||
+	    !read_duration(rep, &sec, "requestTimeout", 30 * NS_PER_S, 1 * NS_PER_S,
+			   60 * NS_PER_S, NS_PER_MS, &timeout_ns) ||
+	    !read_int(rep, &sec, "maxConnections", 1024, 1, 100000, &max_connections))
+		return false;
+	cfg->server.request_timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
+	cfg->server.max_connections = (uint32_t)max_connections;
+	return true;
+}
+
+/* auth.requestheaderAllowedNames: a sequence of non-empty strings; the
+ * array is NULL-terminated even when empty. */
+static bool read_allowed_names(const reporter *rep, const section *sec, config *cfg)
+{
+	char key_path[CONFIG_PATH_MAX], item_path[CONFIG_PATH_MAX], what[96];
+	const config_node *value =
+		section_get(sec, "requestheaderAllowedNames", key_path, sizeof key_path);
+	size_t count = value != NULL && value->kind == NODE_SEQUENCE ? value->n_children : 0;
+
+	if (value != NULL && value->kind != NODE_SEQUENCE)
+		return report(rep, value->key_line, key_path, "expected a sequence, got %s",
+			      describe_node(value, what, sizeof what));
+	cfg->auth.requestheader_allowed_names = calloc(count + 1, sizeof(char *));
+	if (cfg->auth.requestheader_allowed_names == NULL)
+		return report(rep, 0, NULL, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		const config_node *item = value->children[i];
+		const char *text = NULL;
+		path_index(item_path, sizeof item_path, key_path, i);
+		if (!node_as_string(rep, item, item_path, &text))
+			return false;
+		if (text[0] == '\0')
+			return report(rep, item->line, item_path, "must not be empty");
+		if (!store_string(rep, text, &cfg->auth.requestheader_allowed_names[i]))
+			return false;
+		cfg->auth.n_requestheader_allowed_names = i + 1;
+	}
+	return true;
+}
+
+static bool check_auth(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"requestheaderClientCAFile",
+					   "requestheaderAllowedNames", NULL};
+	section sec;
+	return section_open(rep, root, "auth", keys, &sec) &&
+	       read_string(rep, &sec, "requestheaderClientCAFile", NULL, true, false,
+			   &cfg->auth.requestheader_client_ca_file) &&
+	       read_allowed_names(rep, &sec, cfg);
+}
+
+static bool check_admin(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"listen", NULL};
+	section sec;
+	return section_open(rep, root, "admin", keys, &sec) &&
+	       read_listen(rep, &sec, "0.0.0.0:8080", true, &cfg->admin.listen);
+}
+
+static bool check_prometheus(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"url", "timeout", NULL};
+	section sec;
+	char key_path[CONFIG_PATH_MAX], shown[96];
+	int64_t timeout_ns;
+
+	if (!section_open(rep, root, "prometheus", keys, &sec) ||
+	    !read_string(rep, &sec, "url", "http://127.0.0.1:9090", false, false,
+			 &cfg->prometheus.url) ||
+	    !read_duration(rep, &sec, "timeout", 10 * NS_PER_S, 100 * NS_PER_MS, 60 * NS_PER_S,
+			   NS_PER_MS, &timeout_ns))
+		return false;
+	cfg->prometheus.timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
+
+	const char *url = cfg->prometheus.url;
+	size_t scheme_len = strncmp(url, "http://", 7) == 0    ? 7
+			    : strncmp(url, "https://", 8) == 0 ? 8
+							       : 0;
+	const char *problem = NULL;
+	if (scheme_len == 0)
+		problem = "must start with http:// or https://";
+	else if (url[scheme_len] == '\0' || url[scheme_len] == '/')
+		problem = "has no host";
+	else if (strpbrk(url, " \t") != NULL)
+		problem = "must not contain spaces";
+	if (problem == NULL)
+		return true;
+	const config_node *value = section_get(&sec, "url", key_path, sizeof key_path);
+	return report(rep, value->key_line, key_path, "%s %s",
+		      quote_text(url, shown, sizeof shown), problem);
+}
+
+/* The line to blame for window.default against window.<bound>: the
+ * default's when written, else the bound's. */
+static unsigned window_blame_line(const section *sec, const char *bound)
+{
+	char key_path[CONFIG_PATH_MAX];
+	const config_node *value = section_get(sec, "default", key_path, sizeof key_path);
+	if (value == NULL)
+		value = section_get(sec, bound, key_path, sizeof key_path);
+	return value != NULL ? value->key_line : sec->line;
+}
+
+static bool check_window(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"default", "min", "max", NULL};
+	/* One year keeps seconds in uint32_t and range queries sane. */
+	const int64_t ceiling_ns = INT64_C(8760) * 3600 * NS_PER_S;
+	section sec;
+	int64_t default_ns, min_ns, max_ns;
+	char a[48], b[48];
+
+	if (!section_open(rep, root, "window", keys, &sec) ||
+	    !read_duration(rep, &sec, "default", 30 * NS_PER_S, NS_PER_S, ceiling_ns, NS_PER_S,
+			   &default_ns) ||
+	    !read_duration(rep, &sec, "min", 10 * NS_PER_S, NS_PER_S, ceiling_ns, NS_PER_S,
+			   &min_ns) ||
+	    !read_duration(rep, &sec, "max", 24 * 3600 * NS_PER_S, NS_PER_S, ceiling_ns,
+			   NS_PER_S, &max_ns))
+		return false;
+	if (default_ns < min_ns)
+		return report(rep, window_blame_line(&sec, "min"), "window.default",
+			      "%s is below window.min %s", format_duration(default_ns, a, sizeof a),
+			      format_duration(min_ns, b, sizeof b));
+	if (default_ns > max_ns)
+		return report(rep, window_blame_line(&sec, "max"), "window.default",
+			      "%s is above window.max %s", format_duration(default_ns, a, sizeof a),
+			      format_duration(max_ns, b, sizeof b));
+	cfg->window.default_seconds = (uint32_t)(default_ns / NS_PER_S);
+	cfg->window.min_seconds = (uint32_t)(min_ns / NS_PER_S);
+	cfg->window.max_seconds = (uint32_t)(max_ns / NS_PER_S);
+	return true;
+}
+
+/* [a-z0-9][a-z0-9_-]*: the name becomes "<adapters_dir>/<name>.so". */
+static bool adapter_name_valid(const char *name)
+{
+	for (const char *p = name; *p != '\0'; p++) {
+		bool alnum = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9');
+		if (!alnum && (p == name || (*p != '_' && *p != '-')))
+			return false;
+	}
+	return name[0] != '\0';
+}
+
+/* adapter.options values are scalars the adapter reads by type later. */
+static bool check_options(const reporter *rep, const section *sec, config *cfg)
+{
+	char key_path[CONFIG_PATH_MAX], entry_path[CONFIG_PATH_MAX], what[96];
+	config_node *value = node_get(sec->map, "options");
+
+	path_join(key_path, sizeof key_path, sec->path, "options");
+	if (value == NULL || scalar_is_null(value))
+		return true;
+	if (value->kind != NODE_MAPPING)
+		return report(rep, value->key_line, key_path, "expected a mapping, got %s",
+			      describe_node(value, what, sizeof what));
+	for (size_t i = 0; i < value->n_children; i++) {
+		const config_node *entry = value->children[i];
+		if (entry->kind == NODE_SCALAR && !scalar_is_null(entry))
+			continue;
+		path_join(entry_path, sizeof entry_path, key_path, entry->key);
+		return report(rep, entry->key_line, entry_path,
+			      "expected a string, boolean or integer, got %s",
+			      describe_node(entry, what, sizeof what));
+	}
+	cfg->adapter.options = value;
+	return true;
+}
+
+/* adapter.queries: template id -> non-empty PromQL text. */
+static bool check_queries(const reporter *rep, const section *sec, config *cfg)
+{
+	char key_path[CONFIG_PATH_MAX], entry_path[CONFIG_PATH_MAX], what[96];
+	config_node *value = node_get(sec->map, "queries");
+
+	path_join(key_path, sizeof key_path, sec->path, "queries");
+	if (value == NULL || scalar_is_null(value))
+		return true;
+	if (value->kind != NODE_MAPPING)
+		return report(rep, value->key_line, key_path, "expected a mapping, got %s",
+			      describe_node(value, what, sizeof what));
+	for (size_t i = 0; i < value->n_children; i++) {
+		const config_node *entry = value->children[i];
+		const char *text = NULL;
+		path_join(entry_path, sizeof entry_path, key_path, entry->key);
+		if (!node_as_string(rep, entry, entry_path, &text))
+			return false;
+		if (text[0] == '\0')
+			return report(rep, entry->key_line, entry_path, "must not be empty");
+	}
+	cfg->adapter.queries = value;
+	return true;
+}
+
+static bool check_adapter(const reporter *rep, const config_node *root,
+			  const char *default_adapters_dir, config *cfg)
+{
+	static const char *const keys[] = {"name",    "path",    "adaptersDir",
+					   "options", "queries", NULL};
+	section sec;
+	char key_path[CONFIG_PATH_MAX], shown[96];
+
+	if (!section_open(rep, root, "adapter", keys, &sec) ||
+	    !read_string(rep, &sec, "name", NULL, false, false, &cfg->adapter.name) ||
+	    !read_string(rep, &sec, "path", NULL, false, false, &cfg->adapter.path) ||
+	    !read_string(rep, &sec, "adaptersDir", default_adapters_dir, false, false,
+			 &cfg->adapter.adapters_dir))
+		return false;
+	if (cfg->adapter.name == NULL && cfg->adapter.path == NULL)
+		return report(rep, sec.line, "adapter.name",
+			      "required key is missing (unless adapter.path is set)");
+	if (cfg->adapter.name != NULL && !adapter_name_valid(cfg->adapter.name)) {
+		const config_node *value = section_get(&sec, "name", key_path, sizeof key_path);
+		return report(rep, value->key_line, key_path,
+			      "%s is not a valid adapter name ([a-z0-9][a-z0-9_-]*)",
+			      quote_text(cfg->adapter.name, shown, sizeof shown));
+	}
+	return check_options(rep, &sec, cfg) && check_queries(rep, &sec, cfg);
+}
+
+static bool check_log(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"level", NULL};
+	section sec;
+	char key_path[CONFIG_PATH_MAX], shown[96];
+
+	if (!section_open(rep, root, "log", keys, &sec) ||
+	    !read_string(rep, &sec, "level", "info", false, false, &cfg->log.level))
+		return false;
+	if (log_level_from_name(cfg->log.level) >= 0)
+		return true;
+	const config_node *value = section_get(&sec, "level", key_path, sizeof key_path);
+	return report(rep, value->key_line, key_path, "%s is not one of error, warn, info, debug",
+		      quote_text(cfg->log.level, shown, sizeof shown));
+}
+
+/* ------------------------------------------------------------------ */
+/* Public                                                              */
+/* ------------------------------------------------------------------ */
+
+config *config_load(const char *path, const char *default_adapters_dir, char *err,
+		    size_t err_size)
+{
+	static const char *const sections[] = {"server", "auth",    "admin", "prometheus",
+					       "window", "adapter", "log",   NULL};
+	const reporter rep = {.file = path, .err = err, .err_size = err_size};
+	config *cfg = calloc(1, sizeof *cfg);
+	bool ok = false;
+
+	if (err != NULL && err_size > 0)
+		err[0] = '\0';
+	if (cfg == NULL) {
+		report(&rep, 0, NULL, "out of memory");
+		goto out;
+	}
+	if (!store_string(&rep, path, &cfg->path))
+		goto out;
+	cfg->root = parse_file(&rep);
+	if (cfg->root == NULL)
+		goto out;
+	ok = check_known_keys(&rep, cfg->root, "", sections) &&
+	     check_server(&rep, cfg->root, cfg) && check_auth(&rep, cfg->root, cfg) &&
+	     check_admin(&rep, cfg->root, cfg) && check_prometheus(&rep, cfg->root, cfg) &&
+	     check_window(&rep, cfg->root, cfg) &&
+	     check_adapter(&rep, cfg->root, default_adapters_dir, cfg) &&
+	     check_log(&rep, cfg->root, cfg);
+out:
+	if (!ok) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	return cfg;
+}
+
+void config_free(config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->server.listen);
+	free(cfg->server.tls_cert_file);
+	free(cfg->server.tls_key_file);
+	free(cfg->auth.requestheader_client_ca_file);
+	if (cfg->auth.requestheader_allowed_names != NULL)
+		for (size_t i = 0; cfg->auth.requestheader_allowed_names[i] != NULL; i++)
+			free(cfg->auth.requestheader_allowed_names[i]);
+	free(cfg->auth.requestheader_allowed_names);
+	free(cfg->admin.listen);
+	free(cfg->prometheus.url);
+	free(cfg->adapter.name);
+	free(cfg->adapter.path);
+	free(cfg->adapter.adapters_dir);
+	free(cfg->log.level);
+	node_free(cfg->root); /* also frees adapter.options and adapter.queries */
+	free(cfg);
+}
+
+/* The adapter.options entry `key`, marked used; NULL when absent. */
+static config_node *option_lookup(config *cfg, const char *key)
+{
+	config_node *entry = cfg != NULL ? node_get(cfg->adapter.options, key) : NULL;
+	if (entry != NULL)
+		entry->used = true;
+	return entry;
+}
+
+static int option_type_error(const config *cfg, const config_node *entry, const char *expected,
+			     char *err, size_t err_size)
+{
+	const reporter rep = {.file = cfg->path, .err = err, .err_size = err_size};
+	char key_path[CONFIG_PATH_MAX], what[96];
+	path_join(key_path, sizeof key_path, "adapter.options", entry->key);
+	report(&rep, entry->key_line, key_path, "expected %s, got %s", expected,
+	       describe_node(entry, what, sizeof what));
+	return -1;
+}
+
+int config_option_string(config *cfg, const char *key, const char **out, char *err,
+			 size_t err_size)
+{
+	const config_node *entry = option_lookup(cfg, key);
+	if (entry == NULL)
+		return 1;
+	if (entry->kind != NODE_SCALAR || scalar_is_null(entry))
+		return option_type_error(cfg, entry, "a string", err, err_size);
+	*out = entry->text;
+	return 0;
+}
+
+int config_option_bool(config *cfg, const char *key, bool *out, char *err, size_t err_size)
+{
+	const config_node *entry = option_lookup(cfg, key);
+	if (entry == NULL)
+		return 1;
+	if (!text_to_bool(entry, out))
+		return option_type_error(cfg, entry, "a boolean (true or false)", err, err_size);
+	return 0;
+}
+
+int config_option_int(config *cfg, const char *key, int64_t *out, char *err, size_t err_size)
+{
+	const config_node *entry = option_lookup(cfg, key);
+	if (entry == NULL)
+		return 1;
+	if (!text_to_int(entry, out))
+		return option_type_error(cfg, entry, "an integer", err, err_size);
+	return 0;
+}
+
+bool config_unused_option(const config *cfg, char *err, size_t err_size)
+{
+	const config_node *options = cfg != NULL ? cfg->adapter.options : NULL;
+	if (options == NULL)
+		return false;
+	for (size_t i = 0; i < options->n_children; i++) {
+		const config_node *entry = options->children[i];
+		if (entry->used)
+			continue;
+		const reporter rep = {.file = cfg->path, .err = err, .err_size = err_size};
+		char key_path[CONFIG_PATH_MAX];
+		path_join(key_path, sizeof key_path, "adapter.options", entry->key);
+		report(&rep, entry->key_line, key_path, "unknown option");
+		return true;
+	}
+	return false;
+}
+
+const char *config_query_override(const config *cfg, const char *id)
+{
+	const config_node *entry = cfg != NULL ? node_get(cfg->adapter.queries, id) : NULL;
+	return entry != NULL ? entry->text : NULL;
+}
+
+bool config_unknown_query(const config *cfg, const char *const *known_ids, char *err,
+			  size_t err_size)
+{
+	const config_node *queries = cfg != NULL ? cfg->adapter.queries : NULL;
+	if (queries == NULL)
+		return false;
+	for (size_t i = 0; i < queries->n_children; i++) {
+		const config_node *entry = queries->children[i];
+		bool found = false;
+		for (size_t k = 0; known_ids != NULL && known_ids[k] != NULL && !found; k++)
+			found = strcmp(entry->key, known_ids[k]) == 0;
+		if (found)
+			continue;
+
+		const reporter rep = {.file = cfg->path, .err = err, .err_size = err_size};
+		char key_path[CONFIG_PATH_MAX], list[512];
+		join_names(known_ids, list, sizeof list);
+		path_join(key_path, sizeof key_path, "adapter.queries", entry->key);
+		report(&rep, entry->key_line, key_path, "unknown query template (known: %s)",
+		       list[0] != '\0' ? list : "none");
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,193 @@
+/* smi-metrics: the SMI Traffic Metrics API server.  main() wires the
+ * modules: config -> adapter -> Prometheus client -> API -> listeners, and
+ * owns process concerns (arguments, signals, exit codes). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "auth.h"
+#include "config.h"
+#include "loader.h"
+#include "log.h"
+#include "prom.h"
+#include "selfmetrics.h"
+#include "server.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.0.0"
+#endif
+
+enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2, EXIT_ADAPTER = 3 };
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: smi-metrics --config FILE [--check-config]\n"
+		"       smi-metrics --version | --help\n"
+		"\n"
+		"Serves the SMI Traffic Metrics API (metrics.smi-spec.io/v1alpha1) as a\n"
+		"Kubernetes aggregated API server, answering from a mesh's Prometheus metrics\n"
+		"through the adapter named in the config file.\n"
+		"\n"
+		"  -c, --config FILE    configuration file (YAML or JSON); see README\n"
+		"      --check-config   load the config and the adapter, check every key and\n"
+		"                       query template, print a summary and exit\n"
+		"  -V, --version        print the version and the adapter ABI, then exit\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"Exit codes: 0 ok, 1 runtime failure, 2 config error, 3 adapter error.\n"
+		"Default adapters directory: %s\n",
+		SMI_ADAPTER_DIR);
+}
+
+typedef struct app {
+	config *cfg;
+	adapter *adapter;
+	smi_host host;
+	prom_client *prom;
+	selfmetrics *sm;
+	auth *auth;
+	api *api;
+	server *server;
+} app;
+
+static void app_free(app *a)
+{
+	server_stop(a->server);
+	api_free(a->api);
+	auth_free(a->auth);
+	selfmetrics_free(a->sm);
+	prom_client_free(a->prom);
+	adapter_unload(a->adapter);
+	config_free(a->cfg);
+}
+
+/* Loads config and adapter and checks everything that can be checked
+ * without the network.  Returns 0 or an exit code. */
+static int app_load(app *a, const char *config_path)
+{
+	char err[1024] = "";
+	a->cfg = config_load(config_path, SMI_ADAPTER_DIR, err, sizeof err);
+	if (!a->cfg) {
+		fprintf(stderr, "smi-metrics: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	int level = log_level_from_name(a->cfg->log.level);
+	log_set_level(level < 0 ? LOG_INFO : (log_level)level);
+	a->adapter = adapter_load(a->cfg->adapter.name, a->cfg->adapter.path, a->cfg->adapter.adapters_dir,
+				  err, sizeof err);
+	if (!a->adapter) {
+		fprintf(stderr, "smi-metrics: %s\n", err);
+		return EXIT_ADAPTER;
+	}
+	api_host_init(&a->host, a->cfg);
+	if (adapter_open(a->adapter, &a->host, err, sizeof err) != 0) {
+		fprintf(stderr, "smi-metrics: %s\n", err);
+		return EXIT_ADAPTER;
+	}
+	if (config_unused_option(a->cfg, err, sizeof err) ||
+	    !api_check_templates(a->adapter, a->cfg, err, sizeof err)) {
+		fprintf(stderr, "smi-metrics: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+static void print_summary(const app *a)
+{
+	const smi_adapter_descriptor *d = adapter_descriptor(a->adapter);
+	printf("config %s is valid\nadapter %s %s (%s), ABI %u.%u, %zu query templates\n", a->cfg->path,
+	       d->name, d->version, adapter_file(a->adapter), d->abi_major, d->abi_minor, d->n_templates);
+	printf("kinds:");
+	uint64_t kinds = d->kinds(adapter_state(a->adapter));
+	for (unsigned k = 0; k < SMI_KIND_COUNT_V1; k++)
+		if (kinds & (UINT64_C(1) << k))
+			printf(" %s", kind_info_of((smi_kind)k)->plural);
+	printf("\n");
+}
+
+static int app_run(app *a)
+{
+	char err[1024] = "";
+	sigset_t signals;
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	/* Block before any thread starts, so only sigwait() sees them. */
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	a->prom = prom_client_new(a->cfg->prometheus.url, a->cfg->prometheus.timeout_ms, err, sizeof err);
+	if (!a->prom) {
+		fprintf(stderr, "smi-metrics: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	a->sm = selfmetrics_new(PACKAGE_VERSION, adapter_descriptor(a->adapter)->name);
+	a->auth = auth_new(a->cfg->auth.requestheader_client_ca_file, a->cfg->auth.requestheader_allowed_names,
+			   a->cfg->auth.n_requestheader_allowed_names, err, sizeof err);
+	if (!a->sm || !a->auth) {
+		fprintf(stderr, "smi-metrics: auth.requestheaderClientCAFile: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	a->api = api_new(a->cfg, a->adapter, a->prom, a->sm);
+	if (!a->api) {
+		fprintf(stderr, "smi-metrics: out of memory\n");
+		return EXIT_RUNTIME;
+	}
+	a->server = server_start(a->cfg, a->api, a->auth, a->sm, err, sizeof err);
+	if (!a->server) {
+		fprintf(stderr, "smi-metrics: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	log_msg(LOG_INFO, "serving metrics.smi-spec.io/v1alpha1 on https://%s with adapter %s, admin on %s, Prometheus %s",
+		a->cfg->server.listen, adapter_descriptor(a->adapter)->name,
+		*a->cfg->admin.listen ? a->cfg->admin.listen : "(disabled)", a->cfg->prometheus.url);
+	int sig = 0;
+	sigwait(&signals, &sig);
+	log_msg(LOG_INFO, "received %s: draining requests and stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL;
+	int check_only = 0, opt;
+	while ((opt = getopt_long(argc, argv, "c:Vh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 'k': check_only = 1; break;
+		case 'V':
+			printf("smi-metrics %s (adapter ABI %d.%d)\n", PACKAGE_VERSION, SMI_ADAPTER_ABI_MAJOR,
+			       SMI_ADAPTER_ABI_MINOR);
+			return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_CONFIG;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "smi-metrics: unexpected argument \"%s\"\n", argv[optind]);
+		return EXIT_CONFIG;
+	}
+	if (!config_path) {
+		fprintf(stderr, "smi-metrics: --config FILE is required (see --help)\n");
+		return EXIT_CONFIG;
+	}
+	app a = {0};
+	int rc = app_load(&a, config_path);
+	if (rc == 0 && check_only)
+		print_summary(&a);
+	else if (rc == 0)
+		rc = app_run(&a);
+	app_free(&a);
+	return rc;
+}

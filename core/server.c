@@ -1,0 +1,426 @@
+/* server: libmicrohttpd glue.  One thread per connection keeps handlers
+ * simple and blocking (a request waits for its Prometheus queries); the
+ * connection limit bounds the threads. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "router.h"
+
+#define MAX_BODY_BYTES (64 * 1024) /* the API is read-only: no body is needed */
+#define MAX_PARAMS 32
+#define MAX_CHAIN 8
+
+/* TLS 1.2 and 1.3 only; AEAD ciphers with ECDHE key exchange (no RSA kex,
+ * no CBC), as Kubernetes' own defaults. */
+static const char tls_priorities[] =
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
+	"+CHACHA20-POLY1305:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA";
+
+struct server {
+	struct MHD_Daemon *api_daemon;
+	struct MHD_Daemon *admin_daemon;
+	api *api;
+	auth *auth;
+	selfmetrics *sm;
+	char *cert_pem, *key_pem;
+	atomic_bool ready;
+};
+
+typedef struct request_state {
+	size_t body_bytes;
+	struct timespec start;
+} request_state;
+
+static double seconds_since(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+int server_parse_listen(const char *listen, struct sockaddr_storage *out, char *err, size_t err_size)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen || strlen(colon + 1) == 0) {
+		snprintf(err, err_size, "listen address \"%s\" is not host:port", listen);
+		return -1;
+	}
+	size_t host_len = (size_t)(colon - listen);
+	if (listen[0] == '[' && host_len >= 2 && listen[host_len - 1] == ']') {
+		listen++;
+		host_len -= 2;
+	}
+	if (host_len >= sizeof host) {
+		snprintf(err, err_size, "listen address host too long");
+		return -1;
+	}
+	memcpy(host, listen, host_len);
+	host[host_len] = '\0';
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, err_size, "listen address \"%s\": %s (use a numeric IP and port)",
+			 listen, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(out, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes %XX in place, except %00, which stays literal so that a NUL can
+ * never shorten a path or value behind the validator's back. */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	char *w = s;
+	for (const char *r = s; *r; r++) {
+		int hi = r[0] == '%' ? hex_value(r[1]) : -1;
+		int lo = hi >= 0 ? hex_value(r[2]) : -1;
+		if (lo >= 0 && (hi || lo)) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static void sanitise(const char *in, char *out, size_t out_size)
+{
+	size_t o = 0;
+	for (; in && *in && o + 1 < out_size; in++)
+		out[o++] = ((unsigned char)*in >= 0x20 && (unsigned char)*in < 0x7f && *in != '"') ? *in : '?';
+	out[o] = '\0';
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, api_response *res, const char *audit_id)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(res->body_len, res->body,
+								  MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		api_response_clear(res);
+		return MHD_NO;
+	}
+	res->body = NULL; /* owned by the response now */
+	enum MHD_Result ok = MHD_YES;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type) != MHD_YES ||
+	    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, private") != MHD_YES ||
+	    (audit_id && MHD_add_response_header(r, "Audit-Id", audit_id) != MHD_YES))
+		ok = MHD_NO;
+	if (ok == MHD_YES)
+		ok = MHD_queue_response(c, (unsigned int)res->code, r);
+	MHD_destroy_response(r);
+	return ok;
+}
+
+typedef struct param_list {
+	route_param items[MAX_PARAMS];
+	size_t n;
+	bool overflow;
+} param_list;
+
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	(void)kind;
+	param_list *p = cls;
+	if (p->n == MAX_PARAMS) {
+		p->overflow = true;
+		return MHD_NO;
+	}
+	p->items[p->n].key = key;
+	p->items[p->n].value = value;
+	p->n++;
+	return MHD_YES;
+}
+
+/* Front-proxy authentication from the TLS session's peer certificates. */
+static auth_result authenticate(server *s, struct MHD_Connection *c, char *why, size_t why_size)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session) {
+		snprintf(why, why_size, "no TLS session");
+		return AUTH_NO_CERT;
+	}
+	unsigned int n = 0;
+	const gnutls_datum_t *peers = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+	if (!peers || n == 0)
+		return auth_check_front_proxy(s->auth, NULL, NULL, 0, why, why_size);
+	if (n > MAX_CHAIN)
+		n = MAX_CHAIN;
+	const unsigned char *der[MAX_CHAIN];
+	size_t len[MAX_CHAIN];
+	for (unsigned int i = 0; i < n; i++) {
+		der[i] = peers[i].data;
+		len[i] = peers[i].size;
+	}
+	return auth_check_front_proxy(s->auth, der, len, n, why, why_size);
+}
+
+static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	(void)upload_data;
+	server *s = cls;
+	request_state *st = *con_cls;
+	if (!st) {
+		st = calloc(1, sizeof *st);
+		if (!st)
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &st->start);
+		*con_cls = st;
+		return MHD_YES;
+	}
+	api_response res = {0};
+	if (*upload_data_size) {
+		st->body_bytes += *upload_data_size;
+		*upload_data_size = 0;
+		if (st->body_bytes <= MAX_BODY_BYTES)
+			return MHD_YES;
+		api_status_response(413, "RequestEntityTooLarge",
+				    "request body too large: this API is read-only", &res);
+		return send_response(c, &res, NULL);
+	}
+
+	const char *audit_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Audit-Id");
+	char audit[80] = "-";
+	if (audit_id)
+		sanitise(audit_id, audit, sizeof audit);
+	param_list params = {.n = 0};
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &params);
+
+	route r;
+	router_route(method, url, params.items, params.n, api_route_limits(s->api), &r);
+	char user[256] = "-";
+	char why[512] = "";
+	if (params.overflow) {
+		api_status_response(400, "BadRequest", "too many query parameters", &res);
+	} else if (r.type == ROUTE_HEALTH) {
+		api_handle(s->api, &r, NULL, &res);
+	} else {
+		auth_result ar = authenticate(s, c, why, sizeof why);
+		if (ar != AUTH_OK) {
+			log_msg(LOG_WARN, "audit=%s unauthorized: %s", audit, why);
+			api_status_response(401, "Unauthorized", "Unauthorized", &res);
+		} else {
+			const char *remote_user = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Remote-User");
+			sanitise(remote_user ? remote_user : "-", user, sizeof user);
+			api_handle(s->api, &r, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept"), &res);
+		}
+	}
+	double seconds = seconds_since(&st->start);
+	selfmetrics_api_request(s->sm, res.route, res.code, seconds);
+	char path[512];
+	sanitise(url, path, sizeof path);
+	log_msg(LOG_INFO, "audit=%s user=\"%s\" method=%s path=\"%s\" code=%d ms=%.1f", audit, user,
+		strlen(method) < 16 ? method : "?", path, res.code, seconds * 1000);
+	return send_response(c, &res, audit_id ? audit : NULL);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	free(*con_cls);
+	*con_cls = NULL;
+}
+
+static enum MHD_Result admin_access(void *cls, struct MHD_Connection *c, const char *url,
+				    const char *method, const char *version, const char *upload_data,
+				    size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	(void)upload_data;
+	server *s = cls;
+	if (!*con_cls) {
+		*con_cls = (void *)1;
+		return MHD_YES;
+	}
+	*con_cls = NULL;
+	if (*upload_data_size) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	api_response res = {.content_type = "text/plain; charset=utf-8"};
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		res.code = 405;
+		res.body = strdup("method not allowed\n");
+	} else if (strcmp(url, "/livez") == 0 || strcmp(url, "/healthz") == 0) {
+		res.code = 200;
+		res.body = strdup("ok");
+	} else if (strcmp(url, "/readyz") == 0) {
+		/* Deliberately independent of Prometheus: see README "Health". */
+		bool ready = atomic_load(&s->ready);
+		res.code = ready ? 200 : 500;
+		res.body = strdup(ready ? "ok" : "[-]api-listener failed: reason withheld\nreadyz check failed\n");
+	} else if (strcmp(url, "/metrics") == 0) {
+		res.code = 200;
+		res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+		res.body = selfmetrics_render(s->sm);
+	} else {
+		res.code = 404;
+		res.body = strdup("404 page not found\n");
+	}
+	if (!res.body)
+		return MHD_NO;
+	res.body_len = strlen(res.body);
+	return send_response(c, &res, NULL);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char line[512];
+	vsnprintf(line, sizeof line, fmt, ap);
+	size_t n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_msg(LOG_DEBUG, "http: %s", line);
+}
+
+static char *slurp(const char *path, char *err, size_t err_size)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = malloc(1 << 20);
+	size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	if (!buf || n == 0) {
+		snprintf(err, err_size, "%s: empty or unreadable", path);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char *err, size_t err_size)
+{
+	server *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	s->api = a;
+	s->auth = au;
+	s->sm = sm;
+	struct sockaddr_storage api_addr, admin_addr;
+	if (server_parse_listen(cfg->server.listen, &api_addr, err, err_size) != 0)
+		goto fail;
+	s->cert_pem = slurp(cfg->server.tls_cert_file, err, err_size);
+	s->key_pem = s->cert_pem ? slurp(cfg->server.tls_key_file, err, err_size) : NULL;
+	if (!s->key_pem)
+		goto fail;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			     MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	if (api_addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s->api_daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, api_access, s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&api_addr,
+		MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
+		MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
+		/* Giving a trust list makes the TLS layer request (not require) a
+		 * client certificate; it is verified per request in auth. */
+		MHD_OPTION_HTTPS_MEM_TRUST, auth_ca_pem(au),
+		MHD_OPTION_HTTPS_PRIORITIES, tls_priorities,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->server.max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)90,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)1024 * 1024,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_END);
+	if (!s->api_daemon) {
+		snprintf(err, err_size, "cannot serve HTTPS on %s (address in use, or bad TLS key pair %s / %s)",
+			 cfg->server.listen, cfg->server.tls_cert_file, cfg->server.tls_key_file);
+		goto fail;
+	}
+	if (cfg->admin.listen && *cfg->admin.listen) {
+		if (server_parse_listen(cfg->admin.listen, &admin_addr, err, err_size) != 0)
+			goto fail;
+		unsigned int admin_flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+					   MHD_USE_ERROR_LOG;
+		if (admin_addr.ss_family == AF_INET6)
+			admin_flags |= MHD_USE_IPv6;
+		s->admin_daemon = MHD_start_daemon(
+			admin_flags, 0, NULL, NULL, admin_access, s,
+			MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&admin_addr,
+			MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+			MHD_OPTION_THREAD_STACK_SIZE, (size_t)512 * 1024,
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+			MHD_OPTION_END);
+		if (!s->admin_daemon) {
+			snprintf(err, err_size, "cannot serve the admin port on %s (address in use?)",
+				 cfg->admin.listen);
+			goto fail;
+		}
+	}
+	atomic_store(&s->ready, true);
+	return s;
+fail:
+	server_stop(s);
+	return NULL;
+}
+
+void server_stop(server *s)
+{
+	if (!s)
+		return;
+	atomic_store(&s->ready, false);
+	if (s->api_daemon) {
+		/* Stop accepting first; MHD_stop_daemon then joins the connection
+		 * threads, so requests in flight complete. */
+		MHD_socket fd = MHD_quiesce_daemon(s->api_daemon);
+		MHD_stop_daemon(s->api_daemon);
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
+	if (s->admin_daemon)
+		MHD_stop_daemon(s->admin_daemon);
+	free(s->cert_pem);
+	free(s->key_pem);
+	free(s);
+}

@@ -1,0 +1,29 @@
+/* server: the two listeners.  The API port speaks HTTPS only (GnuTLS inside
+ * libmicrohttpd, TLS 1.2+), requests a client certificate and hands each
+ * request to auth and api; the admin port is plain HTTP with /livez,
+ * /readyz and /metrics. */
+#ifndef SMI_SERVER_H
+#define SMI_SERVER_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "api.h"
+#include "auth.h"
+#include "config.h"
+#include "selfmetrics.h"
+
+typedef struct server server;
+
+/* Starts both listeners.  Returns NULL with a one-line message in err. */
+server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char *err,
+		     size_t err_size);
+
+/* Stops accepting, lets in-flight requests finish, closes everything. */
+void server_stop(server *s);
+
+/* Parses "host:port" / "[v6]:port" for bind(); exposed for tests. */
+int server_parse_listen(const char *listen, struct sockaddr_storage *out, char *err,
+			size_t err_size);
+
+#endif
