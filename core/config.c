@@ -2,8 +2,10 @@
  * that remembers lines, then checks it against the schema into a snapshot. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "duration.h"
 #include "log.h"
 
 /* Bigger files are refused before parsing: a config is a few kilobytes. */
@@ -286,7 +289,7 @@ static bool check_plain_event(tree_builder *tb, const yaml_event_t *event, const
 	}
 	if (anchor != NULL)
 		return report(tb->rep, event_line(event), path,
-			      "anchors are not supported (nor are aliases)");
+			      "anchors and aliases are not supported");
 	if (tag != NULL)
 		return report(tb->rep, event_line(event), path,
 			      "tags are not supported; quote the value to make it a string");
@@ -597,135 +600,6 @@ static bool text_to_bool(const config_node *node, bool *out)
 }
 
 /* ------------------------------------------------------------------ */
-/* Durations                                                           */
-/* ------------------------------------------------------------------ */
-
-/*
- * Go's time.ParseDuration syntax ("30s", "1m30s", "1.5h", "500ms").  Private
- * stand-in until core/duration.c lands; then switch to duration_parse().
- */
-static bool parse_duration(const char *text, int64_t *ns_out, char *err, size_t err_size)
-{
-	static const struct {
-		const char *name;
-		uint64_t ns;
-	} units[] = {
-		{"ns", 1},
-		{"us", 1000},
-		{"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
-		{"\xce\xbcs", 1000}, /* U+03BC Greek mu */
-		{"ms", 1000000},
-		{"s", 1000000000},
-		{"m", UINT64_C(60000000000)},
-		{"h", UINT64_C(3600000000000)},
-	};
-	const uint64_t limit = UINT64_C(1) << 63; /* |INT64_MIN| */
-	const char *s = text;
-	bool negative = false;
-	uint64_t total = 0;
-
-	if (*s == '-' || *s == '+')
-		negative = *s++ == '-';
-	if (strcmp(s, "0") == 0) {
-		*ns_out = 0;
-		return true;
-	}
-	if (*s == '\0') {
-		snprintf(err, err_size, "empty");
-		return false;
-	}
-	while (*s != '\0') {
-		uint64_t whole = 0, fraction = 0, scale = 1;
-		bool digits = false;
-		for (; *s >= '0' && *s <= '9'; s++, digits = true) {
-			if (whole > (limit - 9) / 10) {
-				snprintf(err, err_size, "out of range");
-				return false;
-			}
-			whole = whole * 10 + (uint64_t)(*s - '0');
-		}
-		if (*s == '.') {
-			/* Digits past nanosecond precision of an hour are dropped. */
-			for (s++; *s >= '0' && *s <= '9'; s++, digits = true) {
-				if (scale < UINT64_C(1000000000000000000)) {
-					fraction = fraction * 10 + (uint64_t)(*s - '0');
-					scale *= 10;
-				}
-			}
-		}
-		if (!digits) {
-			snprintf(err, err_size, "expected a number");
-			return false;
-		}
-		const char *unit_start = s;
-		while (*s != '\0' && *s != '.' && (*s < '0' || *s > '9'))
-			s++;
-		size_t unit_len = (size_t)(s - unit_start);
-		if (unit_len == 0) {
-			snprintf(err, err_size, "missing unit");
-			return false;
-		}
-		uint64_t unit = 0;
-		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-			if (strlen(units[i].name) == unit_len &&
-			    memcmp(units[i].name, unit_start, unit_len) == 0)
-				unit = units[i].ns;
-		if (unit == 0) {
-			snprintf(err, err_size, "unknown unit \"%.*s\"", (int)unit_len, unit_start);
-			return false;
-		}
-		if (whole > limit / unit) {
-			snprintf(err, err_size, "out of range");
-			return false;
-		}
-		uint64_t value = whole * unit;
-		if (fraction > 0)
-			value += (uint64_t)((double)fraction * ((double)unit / (double)scale));
-		if (value > limit || total > limit - value) {
-			snprintf(err, err_size, "out of range");
-			return false;
-		}
-		total += value;
-	}
-	if (!negative && total == limit) {
-		snprintf(err, err_size, "out of range");
-		return false;
-	}
-	*ns_out = negative ? (int64_t)(0 - total) : (int64_t)total;
-	return true;
-}
-
-/* Compact form for messages that parse_duration reads back: 24h, 1m30s,
- * 1s500ms, 0s. */
-static const char *format_duration(int64_t ns, char *buf, size_t buf_size)
-{
-	static const struct {
-		const char *name;
-		uint64_t ns;
-	} parts[] = {
-		{"h", UINT64_C(3600000000000)}, {"m", UINT64_C(60000000000)},
-		{"s", 1000000000},		{"ms", 1000000},
-		{"us", 1000},			{"ns", 1},
-	};
-	uint64_t rest = ns < 0 ? 0 - (uint64_t)ns : (uint64_t)ns;
-	size_t used = 0;
-	buf[0] = '\0';
-	if (ns < 0)
-		used += (size_t)snprintf(buf, buf_size, "-");
-	if (rest == 0)
-		snprintf(buf + used, buf_size - used, "0s");
-	for (size_t i = 0; i < sizeof parts / sizeof parts[0] && rest > 0; i++) {
-		uint64_t count = rest / parts[i].ns;
-		rest %= parts[i].ns;
-		if (count == 0 || used >= buf_size)
-			continue;
-		used += (size_t)snprintf(buf + used, buf_size - used, "%llu%s",
-					 (unsigned long long)count, parts[i].name);
-	}
-	return buf;
-}
-
-/* ------------------------------------------------------------------ */
 /* Schema                                                              */
 /* ------------------------------------------------------------------ */
 
@@ -843,8 +717,9 @@ static bool read_duration(const reporter *rep, const section *sec, const char *k
 			  int64_t fallback_ns, int64_t min_ns, int64_t max_ns, int64_t unit_ns,
 			  int64_t *out_ns)
 {
-	char key_path[CONFIG_PATH_MAX], reason[96], shown[96];
-	char value_text[48], min_text[48], max_text[48];
+	char key_path[CONFIG_PATH_MAX], reason[160];
+	char value_text[DURATION_FORMAT_MAX], min_text[DURATION_FORMAT_MAX],
+		max_text[DURATION_FORMAT_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
 	const char *text = NULL;
 
@@ -853,23 +728,24 @@ static bool read_duration(const reporter *rep, const section *sec, const char *k
 		return true;
 	if (!node_as_string(rep, value, key_path, &text))
 		return false;
-	if (!parse_duration(text, out_ns, reason, sizeof reason))
-		return report(rep, value->key_line, key_path,
-			      "%s is not a duration: %s (e.g. 30s, 1m30s, 500ms)",
-			      quote_text(text, shown, sizeof shown), reason);
-	format_duration(*out_ns, value_text, sizeof value_text);
-	if (*out_ns < min_ns || *out_ns > max_ns)
+	if (!duration_parse(text, out_ns, reason, sizeof reason))
+		return report(rep, value->key_line, key_path, "%s (e.g. 30s, 1m30s, 500ms)",
+			      reason);
+	duration_format(*out_ns, value_text, sizeof value_text);
+	if (*out_ns < min_ns || *out_ns > max_ns) {
+		duration_format(min_ns, min_text, sizeof min_text);
+		duration_format(max_ns, max_text, sizeof max_text);
 		return report(rep, value->key_line, key_path, "%s is out of range (%s..%s)",
-			      value_text, format_duration(min_ns, min_text, sizeof min_text),
-			      format_duration(max_ns, max_text, sizeof max_text));
+			      value_text, min_text, max_text);
+	}
 	if (*out_ns % unit_ns != 0)
 		return report(rep, value->key_line, key_path, "%s is not a whole number of %s",
 			      value_text, unit_ns == NS_PER_S ? "seconds" : "milliseconds");
 	return true;
 }
 
-/* "host:port", "[v6]:port"; port 1..65535.  An unbracketed IPv6 address is
- * ambiguous and refused. */
+/* "IPv4:port" or "[IPv6]:port", port 1..65535: numeric, because the
+ * server binds without name resolution (AI_NUMERICHOST). */
 static bool listen_address_valid(const char *text)
 {
 	const char *colon = strrchr(text, ':');
@@ -877,23 +753,23 @@ static bool listen_address_valid(const char *text)
 		return false;
 	const char *port = colon + 1;
 	size_t port_len = strlen(port);
-	if (port_len == 0 || port_len > 5 || port[0] == '0')
-		return false;
-	for (const char *p = port; *p != '\0'; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	if (atoi(port) > 65535)
+	if (port_len == 0 || port_len > 5 || port[0] == '0' ||
+	    strspn(port, "0123456789") != port_len || atoi(port) > 65535)
 		return false;
 
+	char host[INET6_ADDRSTRLEN + 2];
 	size_t host_len = (size_t)(colon - text);
-	for (size_t i = 0; i < host_len; i++)
-		if ((unsigned char)text[i] <= ' ')
-			return false;
-	if (text[0] == '[')
-		return host_len > 2 && text[host_len - 1] == ']' &&
-		       memchr(text + 1, '[', host_len - 1) == NULL &&
-		       memchr(text, ']', host_len - 1) == NULL;
-	return strcspn(text, ":[]") == host_len;
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (host_len >= sizeof host)
+		return false;
+	memcpy(host, text, host_len);
+	host[host_len] = '\0';
+	if (host[0] != '[')
+		return inet_pton(AF_INET, host, addr) == 1;
+	if (host_len < 3 || host[host_len - 1] != ']')
+		return false;
+	host[host_len - 1] = '\0';
+	return inet_pton(AF_INET6, host + 1, addr) == 1;
 }
 
 static bool read_listen(const reporter *rep, const section *sec, const char *fallback,
@@ -906,7 +782,8 @@ static bool read_listen(const reporter *rep, const section *sec, const char *fal
 		return true;
 	const config_node *value = section_get(sec, "listen", key_path, sizeof key_path);
 	return report(rep, value->key_line, key_path,
-		      "%s is not host:port with a port in 1..65535 (e.g. 0.0.0.0:8443, [::]:8443)",
+		      "%s is not IP:port with a numeric IP and a port in 1..65535 "
+		      "(e.g. 0.0.0.0:8443, [::]:8443)",
 		      quote_text(*out, shown, sizeof shown));
 }
 
@@ -1030,7 +907,7 @@ static bool check_window(const reporter *rep, const config_node *root, config *c
 	const int64_t ceiling_ns = INT64_C(8760) * 3600 * NS_PER_S;
 	section sec;
 	int64_t default_ns, min_ns, max_ns;
-	char a[48], b[48];
+	char default_text[DURATION_FORMAT_MAX], bound_text[DURATION_FORMAT_MAX];
 
 	if (!section_open(rep, root, "window", keys, &sec) ||
 	    !read_duration(rep, &sec, "default", 30 * NS_PER_S, NS_PER_S, ceiling_ns, NS_PER_S,
@@ -1040,14 +917,17 @@ static bool check_window(const reporter *rep, const config_node *root, config *c
 	    !read_duration(rep, &sec, "max", 24 * 3600 * NS_PER_S, NS_PER_S, ceiling_ns,
 			   NS_PER_S, &max_ns))
 		return false;
-	if (default_ns < min_ns)
+	duration_format(default_ns, default_text, sizeof default_text);
+	if (default_ns < min_ns) {
+		duration_format(min_ns, bound_text, sizeof bound_text);
 		return report(rep, window_blame_line(&sec, "min"), "window.default",
-			      "%s is below window.min %s", format_duration(default_ns, a, sizeof a),
-			      format_duration(min_ns, b, sizeof b));
-	if (default_ns > max_ns)
+			      "%s is below window.min %s", default_text, bound_text);
+	}
+	if (default_ns > max_ns) {
+		duration_format(max_ns, bound_text, sizeof bound_text);
 		return report(rep, window_blame_line(&sec, "max"), "window.default",
-			      "%s is above window.max %s", format_duration(default_ns, a, sizeof a),
-			      format_duration(max_ns, b, sizeof b));
+			      "%s is above window.max %s", default_text, bound_text);
+	}
 	cfg->window.default_seconds = (uint32_t)(default_ns / NS_PER_S);
 	cfg->window.min_seconds = (uint32_t)(min_ns / NS_PER_S);
 	cfg->window.max_seconds = (uint32_t)(max_ns / NS_PER_S);

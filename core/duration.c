@@ -99,8 +99,11 @@ static void duration_msg_quote(duration_msg *msg, const char *text, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *bytes = (const unsigned char *)text;
-	size_t limit = n < DURATION_QUOTE_MAX_INPUT ? n : DURATION_QUOTE_MAX_INPUT;
+	size_t limit = n;
 	size_t i = 0;
+
+	if (limit > DURATION_QUOTE_MAX_INPUT)
+		limit = DURATION_QUOTE_MAX_INPUT;
 
 	duration_msg_putc(msg, '"');
 	while (i < limit) {
@@ -129,29 +132,42 @@ static void duration_msg_quote(duration_msg *msg, const char *text, size_t n)
 	duration_msg_putc(msg, '"');
 }
 
-/* Writes `invalid duration "<input>": <reason>` into err.  The reason may
- * contain one %s, replaced by the quoted `unit` (unit_len bytes). */
+/* Starts `invalid duration "<input>": ` in err; false if there is no room
+ * for a message at all. */
+static bool duration_error_begin(duration_msg *msg, const char *input)
+{
+	if (msg->buf == NULL || msg->size == 0)
+		return false;
+	msg->buf[0] = '\0';
+	duration_msg_puts(msg, "invalid duration ", 17);
+	duration_msg_quote(msg, input, strlen(input));
+	duration_msg_puts(msg, ": ", 2);
+	return true;
+}
+
+/* Writes `invalid duration "<input>": <reason>` into err. */
 static void duration_error(char *err, size_t err_size, const char *input,
-			   const char *reason, const char *unit,
-			   size_t unit_len)
+			   const char *reason)
 {
 	duration_msg msg = { err, err_size, 0 };
-	const char *mark;
 
-	if (err == NULL || err_size == 0)
-		return;
-	err[0] = '\0';
-	duration_msg_puts(&msg, "invalid duration ", 17);
-	duration_msg_quote(&msg, input, strlen(input));
-	duration_msg_puts(&msg, ": ", 2);
-	mark = unit != NULL ? strstr(reason, "%s") : NULL;
-	if (mark == NULL) {
+	if (duration_error_begin(&msg, input))
 		duration_msg_puts(&msg, reason, strlen(reason));
+}
+
+/* Same, with the offending part of the input quoted inside the reason:
+ * <before>"<part>"<after>. */
+static void duration_error_at(char *err, size_t err_size, const char *input,
+			      const char *before, const char *part,
+			      size_t part_len, const char *after)
+{
+	duration_msg msg = { err, err_size, 0 };
+
+	if (!duration_error_begin(&msg, input))
 		return;
-	}
-	duration_msg_puts(&msg, reason, (size_t)(mark - reason));
-	duration_msg_quote(&msg, unit, unit_len);
-	duration_msg_puts(&msg, mark + 2, strlen(mark + 2));
+	duration_msg_puts(&msg, before, strlen(before));
+	duration_msg_quote(&msg, part, part_len);
+	duration_msg_puts(&msg, after, strlen(after));
 }
 
 static bool duration_is_digit(char c)
@@ -227,19 +243,96 @@ static const duration_unit *duration_unit_lookup(const char *name, size_t len)
 	return NULL;
 }
 
+static const char duration_overflow[] =
+	"out of range (a duration must fit in int64 nanoseconds, about "
+	"\xc2\xb1" "2562047h)";
+
+/*
+ * Parses one <number><unit> term at *cursor (within `text`, for messages)
+ * into *term_ns, a magnitude of at most 2^63, and advances the cursor.
+ */
+static bool duration_parse_term(const char *text, const char **cursor,
+				uint64_t *term_ns, char *err, size_t err_size)
+{
+	const char *p = *cursor, *unit_start;
+	const duration_unit *unit;
+	uint64_t whole = 0, fraction = 0, value;
+	double scale = 1;
+	bool has_digits;
+
+	if (!(*p == '.' || duration_is_digit(*p))) {
+		duration_error_at(err, err_size, text, "expected a number at ",
+				  p, strlen(p), "");
+		return false;
+	}
+	if (!duration_leading_int(&p, &whole)) {
+		duration_error(err, err_size, text, duration_overflow);
+		return false;
+	}
+	has_digits = p != *cursor;
+	if (*p == '.') {
+		const char *fraction_start = ++p;
+
+		duration_leading_fraction(&p, &fraction, &scale);
+		has_digits = has_digits || p != fraction_start;
+	}
+	if (!has_digits) {
+		duration_error(err, err_size, text,
+			       "expected digits around the decimal point");
+		return false;
+	}
+
+	/* The unit is everything up to the next number. */
+	unit_start = p;
+	while (*p != '\0' && *p != '.' && !duration_is_digit(*p))
+		p++;
+	if (p == unit_start) {
+		duration_error(err, err_size, text, "missing unit in duration");
+		return false;
+	}
+	unit = duration_unit_lookup(unit_start, (size_t)(p - unit_start));
+	if (unit == NULL) {
+		duration_error_at(err, err_size, text, "unknown unit ",
+				  unit_start, (size_t)(p - unit_start),
+				  " in duration (valid: ns, us, \xc2\xb5s, ms, "
+				  "s, m, h)");
+		return false;
+	}
+
+	if (whole > DURATION_MAGNITUDE_LIMIT / unit->nanoseconds) {
+		duration_error(err, err_size, text, duration_overflow);
+		return false;
+	}
+	value = whole * unit->nanoseconds;
+	/* Go does this step in float64 and truncates; doing the same keeps
+	 * "0.3333333333333333333h" at exactly 20m.  fraction < scale, so the
+	 * product is below one unit (<= 3.6e12 ns) and the cast is defined. */
+	value += (uint64_t)((double)fraction *
+			    ((double)unit->nanoseconds / scale));
+	if (value > DURATION_MAGNITUDE_LIMIT) {
+		duration_error(err, err_size, text, duration_overflow);
+		return false;
+	}
+	*cursor = p;
+	*term_ns = value;
+	return true;
+}
+
 bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err,
 		    size_t err_size)
 {
-	static const char overflow[] =
-		"out of range (a duration must fit in int64 nanoseconds, about \xc2\xb1" "2562047h)";
 	const char *p = text;
 	uint64_t total = 0; /* magnitude, nanoseconds, <= 2^63 */
 	bool negative = false;
 
 	if (err != NULL && err_size > 0)
 		err[0] = '\0';
-	if (text == NULL) {
-		duration_error(err, err_size, "", "no duration given", NULL, 0);
+	/* Nothing to quote: said directly (NULL is a caller bug, "" is `?t=`). */
+	if (text == NULL || *text == '\0') {
+		if (err != NULL && err_size > 0)
+			snprintf(err, err_size, "invalid duration \"\": %s",
+				 text == NULL ? "no duration given"
+					      : "empty duration");
 		return false;
 	}
 	if (*p == '-' || *p == '+') {
@@ -254,86 +347,25 @@ bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err,
 	}
 	if (*p == '\0') {
 		duration_error(err, err_size, text,
-			       *text == '\0' ? "empty duration"
-					     : "expected a number after the sign",
-			       NULL, 0);
+			       "expected a number after the sign");
 		return false;
 	}
-
 	while (*p != '\0') {
-		const char *number_start = p, *unit_start;
-		const duration_unit *unit;
-		uint64_t whole = 0, fraction = 0, value;
-		double scale = 1;
+		uint64_t term_ns;
 
-		if (!(*p == '.' || duration_is_digit(*p))) {
-			duration_error(err, err_size, text,
-				       "expected a number at %s", p, strlen(p));
+		if (!duration_parse_term(text, &p, &term_ns, err, err_size))
+			return false;
+		/* Go adds unchecked and wraps to 0 at exactly 2^64 (two
+		 * 2^63 terms); we refuse. */
+		if (term_ns > DURATION_MAGNITUDE_LIMIT - total) {
+			duration_error(err, err_size, text, duration_overflow);
 			return false;
 		}
-		if (!duration_leading_int(&p, &whole)) {
-			duration_error(err, err_size, text, overflow, NULL, 0);
-			return false;
-		}
-		bool has_digits = p != number_start;
-		if (*p == '.') {
-			const char *fraction_start = ++p;
-
-			duration_leading_fraction(&p, &fraction, &scale);
-			has_digits = has_digits || p != fraction_start;
-		}
-		if (!has_digits) {
-			duration_error(err, err_size, text,
-				       "expected digits around the decimal point",
-				       NULL, 0);
-			return false;
-		}
-
-		/* The unit is everything up to the next number. */
-		unit_start = p;
-		while (*p != '\0' && *p != '.' && !duration_is_digit(*p))
-			p++;
-		if (p == unit_start) {
-			duration_error(err, err_size, text,
-				       "missing unit in duration", NULL, 0);
-			return false;
-		}
-		unit = duration_unit_lookup(unit_start, (size_t)(p - unit_start));
-		if (unit == NULL) {
-			duration_error(err, err_size, text,
-				       "unknown unit %s in duration (valid: ns, us, \xc2\xb5s, ms, s, m, h)",
-				       unit_start, (size_t)(p - unit_start));
-			return false;
-		}
-
-		if (whole > DURATION_MAGNITUDE_LIMIT / unit->nanoseconds) {
-			duration_error(err, err_size, text, overflow, NULL, 0);
-			return false;
-		}
-		value = whole * unit->nanoseconds;
-		if (fraction > 0) {
-			/* Go does this step in float64 and truncates; doing the
-			 * same keeps "0.3333333333333333333h" at exactly 20m.
-			 * fraction < scale, so the product is below one unit
-			 * (<= 3.6e12 ns) and the conversion is defined. */
-			value += (uint64_t)((double)fraction *
-					    ((double)unit->nanoseconds / scale));
-			if (value > DURATION_MAGNITUDE_LIMIT) {
-				duration_error(err, err_size, text, overflow,
-					       NULL, 0);
-				return false;
-			}
-		}
-		/* Go adds unchecked and could wrap at exactly 2^64; we refuse. */
-		if (value > DURATION_MAGNITUDE_LIMIT - total) {
-			duration_error(err, err_size, text, overflow, NULL, 0);
-			return false;
-		}
-		total += value;
+		total += term_ns;
 	}
-
-	if (!negative && total > DURATION_MAGNITUDE_LIMIT - 1) {
-		duration_error(err, err_size, text, overflow, NULL, 0);
+	/* +2^63 does not fit; -2^63 is INT64_MIN. */
+	if (!negative && total == DURATION_MAGNITUDE_LIMIT) {
+		duration_error(err, err_size, text, duration_overflow);
 		return false;
 	}
 	if (nanoseconds_out != NULL) {

@@ -124,7 +124,7 @@ int quantity_parse(const char *text, double *value_out)
 	const char *p = text;
 	uint64_t mantissa = 0;
 	int exponent10 = 0; /* value = sign * mantissa * 10^exponent10 */
-	bool negative = false, any_digit = false, suffix_found = false;
+	bool negative = false, any_digit = false;
 
 	if (text == NULL || value_out == NULL)
 		return -1;
@@ -153,6 +153,8 @@ int quantity_parse(const char *text, double *value_out)
 	if (!any_digit)
 		return -1;
 	if (*p != '\0') {
+		bool suffix_found = false;
+
 		for (size_t i = 0; i < QUANTITY_SUFFIX_COUNT; i++) {
 			if (quantity_suffixes[i].symbol == *p) {
 				exponent10 += quantity_suffixes[i].exponent;

@@ -737,9 +737,16 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection,
 
 	(void)version;
 	(void)upload_data;
-	(void)request_state;
-	if (*upload_data_size != 0)
-		return MHD_NO; /* nothing here accepts a body */
+	/* Answering on the first call (headers only) makes libmicrohttpd close
+	 * the connection; waiting for the second keeps scrapes on keep-alive. */
+	if (*request_state == NULL) {
+		*request_state = exposition;
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		*upload_data_size = 0; /* nothing here reads a body: discard it */
+		return MHD_YES;
+	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return http_send_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED,
 				      "method not allowed\n");

@@ -60,21 +60,21 @@ static const topo_pod ingress_pods[] = {
  * pod-template-hash, service, service port, container port, meshed, pods. */
 static const topo_workload workloads[W_COUNT] = {
 	[W_VOTE_BOT] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "vote-bot", "default", "vote-bot",
-			"5b7f5657f6", NULL, 0, 0, true, PODS(vote_bot_pods)},
+			"5b7f5657f6", NULL, 0, 8080, true, PODS(vote_bot_pods)},
 	[W_WEB] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "web", "web", "web-svc", "7f8455487f",
 		   "web-svc", 80, 8080, true, PODS(web_pods)},
 	[W_EMOJI] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "emoji", "emoji", "emoji-svc",
 		     "6c8b7d9f5d", "emoji-svc", 80, 8080, true, PODS(emoji_pods)},
 	[W_VOTING] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "voting", "voting", "voting-svc",
 		      "84c6bd6b8d", "voting-svc", 80, 8080, true, PODS(voting_pods)},
-	[W_TALLY] = {"emojivoto", TOPO_KIND_JOB, "tally", "default", "tally", NULL, NULL, 0, 0,
+	[W_TALLY] = {"emojivoto", TOPO_KIND_JOB, "tally", "default", "tally", NULL, NULL, 0, 8080,
 		     true, PODS(tally_pods)},
 	[W_VOTE_DB] = {"datastore", TOPO_KIND_STATEFULSET, "vote-db", "vote-db", "vote-db", NULL,
 		       "vote-db", 80, 8080, true, PODS(vote_db_pods)},
 	/* Unmeshed: it has no proxy, so it only shows up at its callees'
 	 * inbound side, without identity. */
 	[W_INGRESS] = {"ingress-nginx", TOPO_KIND_DEPLOYMENT, "ingress-nginx-controller",
-		       "ingress-nginx", "ingress-nginx", "5d88495688", NULL, 0, 0, false,
+		       "ingress-nginx", "ingress-nginx", "5d88495688", NULL, 0, 80, false,
 		       PODS(ingress_pods)},
 };
 
@@ -381,8 +381,11 @@ static void json_workload(FILE *out, const topo_workload *workload)
 	json_string(out, workload->pod_template_hash);
 	fputs(",\n     \"service\": ", out);
 	json_string(out, workload->service);
-	fprintf(out, ", \"service_port\": %u, \"container_port\": %u, \"meshed\": %s,\n",
-		workload->service_port, workload->container_port,
+	if (workload->service != NULL)
+		fprintf(out, ", \"service_port\": %u", workload->service_port);
+	else
+		fputs(", \"service_port\": null", out);
+	fprintf(out, ", \"container_port\": %u, \"meshed\": %s,\n", workload->container_port,
 		workload->meshed ? "true" : "false");
 	fputs("     \"pods\": [", out);
 	for (size_t i = 0; i < workload->pod_count; i++) {

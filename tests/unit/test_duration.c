@@ -278,11 +278,12 @@ START_TEST(test_format)
 {
 	const format_case *c = &go_format_cases[_i];
 	char buf[DURATION_FORMAT_MAX];
-	char negated[DURATION_FORMAT_MAX + 1];
 
 	duration_format(c->nanoseconds, buf, sizeof(buf));
 	ck_assert_str_eq(buf, c->text);
 	if (c->nanoseconds > 0) {
+		char negated[DURATION_FORMAT_MAX + 1];
+
 		strcpy(negated, "-");
 		strcat(negated, c->text);
 		duration_format(-c->nanoseconds, buf, sizeof(buf));

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# run.sh: the integration suite.  Starts the real stack (simulator, Prometheus,
+# smi-metrics) from BUILD_DIR, waits for enough data, runs the Python tests
+# against it with the real kubectl, and stops everything.
+#   tests/integration/run.sh BUILD_DIR
+set -euo pipefail
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd -- "$here/../.." && pwd)
+build=$(cd -- "${1:?usage: run.sh BUILD_DIR}" && pwd)
+export PATH="$repo/.tools/bin:$PATH"
+command -v kubectl >/dev/null || { echo "integration: kubectl not found (run scripts/install-deps.sh)" >&2; exit 1; }
+
+state=$(mktemp -d /tmp/smi-it.XXXXXX)
+# shellcheck source=scripts/lib-stack.sh
+. "$repo/scripts/lib-stack.sh"
+cleanup() {
+    local rc=$?
+    stack_stop
+    if [ $rc -ne 0 ]; then
+        echo "--- smi-metrics log (tail)"; tail -n 30 "$state/smi-metrics.log" 2>/dev/null || true
+    fi
+    # The server exits at SIGTERM: LeakSanitizer reports land in its log.
+    if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$state/smi-metrics.log" 2>/dev/null; then
+        echo "integration: sanitizer report in the server log:" >&2
+        grep -A 20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$state/smi-metrics.log" >&2
+        rc=1
+    fi
+    rm -rf "$state"
+    exit $rc
+}
+trap cleanup EXIT
+
+export SCRAPE_INTERVAL=2
+stack_start "$build" "$state"
+"$build/sim/smi-sim" --describe >"$state/describe.json"
+export SIM_DESCRIBE=$state/describe.json SMI_BUILD=$build SMI_REPO=$repo
+echo "integration: waiting for 40 s of simulated traffic in Prometheus"
+stack_wait_data 40
+python3 -m unittest discover -s "$here" -p 'test_*.py' -v
