@@ -127,6 +127,16 @@ static void join_names(const char *const *names, char *buf, size_t buf_size)
 	}
 }
 
+/* "KEY: expected a mapping, got a sequence" at the key's line (the item's
+ * line for sequence items, which have no key). */
+static bool report_type(const reporter *rep, const config_node *node, const char *path,
+			const char *expected)
+{
+	char what[96];
+	return report(rep, node->key != NULL ? node->key_line : node->line, path,
+		      "expected %s, got %s", expected, describe_node(node, what, sizeof what));
+}
+
 static void path_join(char *buf, size_t buf_size, const char *parent, const char *key)
 {
 	if (parent[0] == '\0')
@@ -556,10 +566,8 @@ out:
 static bool node_as_string(const reporter *rep, const config_node *node, const char *path,
 			   const char **out)
 {
-	char what[96];
 	if (node->kind != NODE_SCALAR || scalar_is_null(node))
-		return report(rep, node->key_line ? node->key_line : node->line, path,
-			      "expected a string, got %s", describe_node(node, what, sizeof what));
+		return report_type(rep, node, path, "a string");
 	*out = node->text;
 	return true;
 }
@@ -610,25 +618,30 @@ typedef struct section {
 	unsigned line; /* where "required key is missing" points */
 } section;
 
+/* The first entry of `map` (in file order) whose key is not in `known`
+ * (NULL-terminated, may be NULL), or NULL. */
+static const config_node *first_unknown_key(const config_node *map, const char *const *known)
+{
+	for (size_t i = 0; map != NULL && i < map->n_children; i++) {
+		bool found = false;
+		for (size_t k = 0; known != NULL && known[k] != NULL && !found; k++)
+			found = strcmp(map->children[i]->key, known[k]) == 0;
+		if (!found)
+			return map->children[i];
+	}
+	return NULL;
+}
+
 static bool check_known_keys(const reporter *rep, const config_node *map, const char *path,
 			     const char *const *known)
 {
-	if (map == NULL)
+	const config_node *unknown = first_unknown_key(map, known);
+	char list[256], key_path[CONFIG_PATH_MAX];
+	if (unknown == NULL)
 		return true;
-	for (size_t i = 0; i < map->n_children; i++) {
-		const config_node *entry = map->children[i];
-		bool found = false;
-		for (size_t k = 0; known[k] != NULL && !found; k++)
-			found = strcmp(entry->key, known[k]) == 0;
-		if (found)
-			continue;
-
-		char list[256], key_path[CONFIG_PATH_MAX];
-		join_names(known, list, sizeof list);
-		path_join(key_path, sizeof key_path, path, entry->key);
-		return report(rep, entry->key_line, key_path, "unknown key (known: %s)", list);
-	}
-	return true;
+	join_names(known, list, sizeof list);
+	path_join(key_path, sizeof key_path, path, unknown->key);
+	return report(rep, unknown->key_line, key_path, "unknown key (known: %s)", list);
 }
 
 /* Finds section `name` of the root.  A null value (all keys commented out)
@@ -637,19 +650,16 @@ static bool section_open(const reporter *rep, const config_node *root, const cha
 			 const char *const *known, section *out)
 {
 	const config_node *value = node_get(root, name);
-	char what[96];
 
+	*out = (section){.map = NULL, .line = root->line};
 	snprintf(out->path, sizeof out->path, "%s", name);
-	out->map = NULL;
-	out->line = root->line;
 	if (value == NULL)
 		return true;
 	out->line = value->key_line;
 	if (scalar_is_null(value))
 		return true;
 	if (value->kind != NODE_MAPPING)
-		return report(rep, value->key_line, name, "expected a mapping, got %s",
-			      describe_node(value, what, sizeof what));
+		return report_type(rep, value, name, "a mapping");
 	out->map = value;
 	return check_known_keys(rep, value, name, known);
 }
@@ -659,6 +669,13 @@ static const config_node *section_get(const section *sec, const char *key, char 
 {
 	path_join(key_path, key_path_size, sec->path, key);
 	return node_get(sec->map, key);
+}
+
+/* The line of `key` in the section, or where a missing key is reported. */
+static unsigned section_line(const section *sec, const char *key)
+{
+	const config_node *value = node_get(sec->map, key);
+	return value != NULL ? value->key_line : sec->line;
 }
 
 static bool store_string(const reporter *rep, const char *text, char **out)
@@ -696,15 +713,14 @@ static bool read_string(const reporter *rep, const section *sec, const char *key
 static bool read_int(const reporter *rep, const section *sec, const char *key,
 		     int64_t fallback, int64_t min, int64_t max, int64_t *out)
 {
-	char key_path[CONFIG_PATH_MAX], what[96];
+	char key_path[CONFIG_PATH_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
 
 	*out = fallback;
 	if (value == NULL)
 		return true;
 	if (!text_to_int(value, out))
-		return report(rep, value->key_line, key_path, "expected an integer, got %s",
-			      describe_node(value, what, sizeof what));
+		return report_type(rep, value, key_path, "an integer");
 	if (*out < min || *out > max)
 		return report(rep, value->key_line, key_path,
 			      "%lld is out of range (%lld..%lld)", (long long)*out,
@@ -717,9 +733,7 @@ static bool read_duration(const reporter *rep, const section *sec, const char *k
 			  int64_t fallback_ns, int64_t min_ns, int64_t max_ns, int64_t unit_ns,
 			  int64_t *out_ns)
 {
-	char key_path[CONFIG_PATH_MAX], reason[160];
-	char value_text[DURATION_FORMAT_MAX], min_text[DURATION_FORMAT_MAX],
-		max_text[DURATION_FORMAT_MAX];
+	char key_path[CONFIG_PATH_MAX], reason[160], value_text[DURATION_FORMAT_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
 	const char *text = NULL;
 
@@ -733,6 +747,7 @@ static bool read_duration(const reporter *rep, const section *sec, const char *k
 			      reason);
 	duration_format(*out_ns, value_text, sizeof value_text);
 	if (*out_ns < min_ns || *out_ns > max_ns) {
+		char min_text[DURATION_FORMAT_MAX], max_text[DURATION_FORMAT_MAX];
 		duration_format(min_ns, min_text, sizeof min_text);
 		duration_format(max_ns, max_text, sizeof max_text);
 		return report(rep, value->key_line, key_path, "%s is out of range (%s..%s)",
@@ -780,8 +795,8 @@ static bool read_listen(const reporter *rep, const section *sec, const char *fal
 		return false;
 	if ((*out)[0] == '\0' || listen_address_valid(*out))
 		return true;
-	const config_node *value = section_get(sec, "listen", key_path, sizeof key_path);
-	return report(rep, value->key_line, key_path,
+	path_join(key_path, sizeof key_path, sec->path, "listen");
+	return report(rep, section_line(sec, "listen"), key_path,
 		      "%s is not IP:port with a numeric IP and a port in 1..65535 "
 		      "(e.g. 0.0.0.0:8443, [::]:8443)",
 		      quote_text(*out, shown, sizeof shown));
@@ -811,14 +826,14 @@ static bool check_server(const reporter *rep, const config_node *root, config *c
  * array is NULL-terminated even when empty. */
 static bool read_allowed_names(const reporter *rep, const section *sec, config *cfg)
 {
-	char key_path[CONFIG_PATH_MAX], item_path[CONFIG_PATH_MAX], what[96];
+	char key_path[CONFIG_PATH_MAX], item_path[CONFIG_PATH_MAX];
 	const config_node *value =
 		section_get(sec, "requestheaderAllowedNames", key_path, sizeof key_path);
 	size_t count = value != NULL && value->kind == NODE_SEQUENCE ? value->n_children : 0;
 
+	/* Null is refused too: "any CN" must be asked for with []. */
 	if (value != NULL && value->kind != NODE_SEQUENCE)
-		return report(rep, value->key_line, key_path, "expected a sequence, got %s",
-			      describe_node(value, what, sizeof what));
+		return report_type(rep, value, key_path, "a sequence");
 	cfg->auth.requestheader_allowed_names = calloc(count + 1, sizeof(char *));
 	if (cfg->auth.requestheader_allowed_names == NULL)
 		return report(rep, 0, NULL, "out of memory");
@@ -860,7 +875,7 @@ static bool check_prometheus(const reporter *rep, const config_node *root, confi
 {
 	static const char *const keys[] = {"url", "timeout", NULL};
 	section sec;
-	char key_path[CONFIG_PATH_MAX], shown[96];
+	char shown[96];
 	int64_t timeout_ns;
 
 	if (!section_open(rep, root, "prometheus", keys, &sec) ||
@@ -884,8 +899,7 @@ static bool check_prometheus(const reporter *rep, const config_node *root, confi
 		problem = "must not contain spaces";
 	if (problem == NULL)
 		return true;
-	const config_node *value = section_get(&sec, "url", key_path, sizeof key_path);
-	return report(rep, value->key_line, key_path, "%s %s",
+	return report(rep, section_line(&sec, "url"), "prometheus.url", "%s %s",
 		      quote_text(url, shown, sizeof shown), problem);
 }
 
@@ -893,11 +907,7 @@ static bool check_prometheus(const reporter *rep, const config_node *root, confi
  * default's when written, else the bound's. */
 static unsigned window_blame_line(const section *sec, const char *bound)
 {
-	char key_path[CONFIG_PATH_MAX];
-	const config_node *value = section_get(sec, "default", key_path, sizeof key_path);
-	if (value == NULL)
-		value = section_get(sec, bound, key_path, sizeof key_path);
-	return value != NULL ? value->key_line : sec->line;
+	return section_line(sec, node_get(sec->map, "default") != NULL ? "default" : bound);
 }
 
 static bool check_window(const reporter *rep, const config_node *root, config *cfg)
@@ -945,26 +955,36 @@ static bool adapter_name_valid(const char *name)
 	return name[0] != '\0';
 }
 
-/* adapter.options values are scalars the adapter reads by type later. */
-static bool check_options(const reporter *rep, const section *sec, config *cfg)
+/* A free-form mapping under the section: *out stays NULL when absent or
+ * null.  The node is the tree's, so adapter lookups can mark it. */
+static bool read_mapping(const reporter *rep, const section *sec, const char *key,
+			 char *key_path, size_t key_path_size, config_node **out)
 {
-	char key_path[CONFIG_PATH_MAX], entry_path[CONFIG_PATH_MAX], what[96];
-	config_node *value = node_get(sec->map, "options");
-
-	path_join(key_path, sizeof key_path, sec->path, "options");
+	config_node *value = node_get(sec->map, key);
+	path_join(key_path, key_path_size, sec->path, key);
+	*out = NULL;
 	if (value == NULL || scalar_is_null(value))
 		return true;
 	if (value->kind != NODE_MAPPING)
-		return report(rep, value->key_line, key_path, "expected a mapping, got %s",
-			      describe_node(value, what, sizeof what));
-	for (size_t i = 0; i < value->n_children; i++) {
+		return report_type(rep, value, key_path, "a mapping");
+	*out = value;
+	return true;
+}
+
+/* adapter.options values are scalars the adapter reads by type later. */
+static bool check_options(const reporter *rep, const section *sec, config *cfg)
+{
+	char key_path[CONFIG_PATH_MAX], entry_path[CONFIG_PATH_MAX];
+	config_node *value;
+
+	if (!read_mapping(rep, sec, "options", key_path, sizeof key_path, &value))
+		return false;
+	for (size_t i = 0; value != NULL && i < value->n_children; i++) {
 		const config_node *entry = value->children[i];
 		if (entry->kind == NODE_SCALAR && !scalar_is_null(entry))
 			continue;
 		path_join(entry_path, sizeof entry_path, key_path, entry->key);
-		return report(rep, entry->key_line, entry_path,
-			      "expected a string, boolean or integer, got %s",
-			      describe_node(entry, what, sizeof what));
+		return report_type(rep, entry, entry_path, "a string, boolean or integer");
 	}
 	cfg->adapter.options = value;
 	return true;
@@ -973,16 +993,12 @@ static bool check_options(const reporter *rep, const section *sec, config *cfg)
 /* adapter.queries: template id -> non-empty PromQL text. */
 static bool check_queries(const reporter *rep, const section *sec, config *cfg)
 {
-	char key_path[CONFIG_PATH_MAX], entry_path[CONFIG_PATH_MAX], what[96];
-	config_node *value = node_get(sec->map, "queries");
+	char key_path[CONFIG_PATH_MAX], entry_path[CONFIG_PATH_MAX];
+	config_node *value;
 
-	path_join(key_path, sizeof key_path, sec->path, "queries");
-	if (value == NULL || scalar_is_null(value))
-		return true;
-	if (value->kind != NODE_MAPPING)
-		return report(rep, value->key_line, key_path, "expected a mapping, got %s",
-			      describe_node(value, what, sizeof what));
-	for (size_t i = 0; i < value->n_children; i++) {
+	if (!read_mapping(rep, sec, "queries", key_path, sizeof key_path, &value))
+		return false;
+	for (size_t i = 0; value != NULL && i < value->n_children; i++) {
 		const config_node *entry = value->children[i];
 		const char *text = NULL;
 		path_join(entry_path, sizeof entry_path, key_path, entry->key);
@@ -1001,7 +1017,7 @@ static bool check_adapter(const reporter *rep, const config_node *root,
 	static const char *const keys[] = {"name",    "path",    "adaptersDir",
 					   "options", "queries", NULL};
 	section sec;
-	char key_path[CONFIG_PATH_MAX], shown[96];
+	char shown[96];
 
 	if (!section_open(rep, root, "adapter", keys, &sec) ||
 	    !read_string(rep, &sec, "name", NULL, false, false, &cfg->adapter.name) ||
@@ -1012,12 +1028,10 @@ static bool check_adapter(const reporter *rep, const config_node *root,
 	if (cfg->adapter.name == NULL && cfg->adapter.path == NULL)
 		return report(rep, sec.line, "adapter.name",
 			      "required key is missing (unless adapter.path is set)");
-	if (cfg->adapter.name != NULL && !adapter_name_valid(cfg->adapter.name)) {
-		const config_node *value = section_get(&sec, "name", key_path, sizeof key_path);
-		return report(rep, value->key_line, key_path,
+	if (cfg->adapter.name != NULL && !adapter_name_valid(cfg->adapter.name))
+		return report(rep, section_line(&sec, "name"), "adapter.name",
 			      "%s is not a valid adapter name ([a-z0-9][a-z0-9_-]*)",
 			      quote_text(cfg->adapter.name, shown, sizeof shown));
-	}
 	return check_options(rep, &sec, cfg) && check_queries(rep, &sec, cfg);
 }
 
@@ -1025,15 +1039,15 @@ static bool check_log(const reporter *rep, const config_node *root, config *cfg)
 {
 	static const char *const keys[] = {"level", NULL};
 	section sec;
-	char key_path[CONFIG_PATH_MAX], shown[96];
+	char shown[96];
 
 	if (!section_open(rep, root, "log", keys, &sec) ||
 	    !read_string(rep, &sec, "level", "info", false, false, &cfg->log.level))
 		return false;
 	if (log_level_from_name(cfg->log.level) >= 0)
 		return true;
-	const config_node *value = section_get(&sec, "level", key_path, sizeof key_path);
-	return report(rep, value->key_line, key_path, "%s is not one of error, warn, info, debug",
+	return report(rep, section_line(&sec, "level"), "log.level",
+		      "%s is not one of error, warn, info, debug",
 		      quote_text(cfg->log.level, shown, sizeof shown));
 }
 
@@ -1111,10 +1125,9 @@ static int option_type_error(const config *cfg, const config_node *entry, const 
 			     char *err, size_t err_size)
 {
 	const reporter rep = {.file = cfg->path, .err = err, .err_size = err_size};
-	char key_path[CONFIG_PATH_MAX], what[96];
+	char key_path[CONFIG_PATH_MAX];
 	path_join(key_path, sizeof key_path, "adapter.options", entry->key);
-	report(&rep, entry->key_line, key_path, "expected %s, got %s", expected,
-	       describe_node(entry, what, sizeof what));
+	report_type(&rep, entry, key_path, expected);
 	return -1;
 }
 
@@ -1177,24 +1190,15 @@ const char *config_query_override(const config *cfg, const char *id)
 bool config_unknown_query(const config *cfg, const char *const *known_ids, char *err,
 			  size_t err_size)
 {
-	const config_node *queries = cfg != NULL ? cfg->adapter.queries : NULL;
-	if (queries == NULL)
+	const config_node *unknown =
+		cfg != NULL ? first_unknown_key(cfg->adapter.queries, known_ids) : NULL;
+	if (unknown == NULL)
 		return false;
-	for (size_t i = 0; i < queries->n_children; i++) {
-		const config_node *entry = queries->children[i];
-		bool found = false;
-		for (size_t k = 0; known_ids != NULL && known_ids[k] != NULL && !found; k++)
-			found = strcmp(entry->key, known_ids[k]) == 0;
-		if (found)
-			continue;
-
-		const reporter rep = {.file = cfg->path, .err = err, .err_size = err_size};
-		char key_path[CONFIG_PATH_MAX], list[512];
-		join_names(known_ids, list, sizeof list);
-		path_join(key_path, sizeof key_path, "adapter.queries", entry->key);
-		report(&rep, entry->key_line, key_path, "unknown query template (known: %s)",
-		       list[0] != '\0' ? list : "none");
-		return true;
-	}
-	return false;
+	const reporter rep = {.file = cfg->path, .err = err, .err_size = err_size};
+	char key_path[CONFIG_PATH_MAX], list[512];
+	join_names(known_ids, list, sizeof list);
+	path_join(key_path, sizeof key_path, "adapter.queries", unknown->key);
+	report(&rep, unknown->key_line, key_path, "unknown query template (known: %s)",
+	       list[0] != '\0' ? list : "none");
+	return true;
 }

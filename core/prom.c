@@ -955,11 +955,12 @@ static const char *prom_curl_detail(const prom_transfer *transfer, CURLcode code
 static void prom_describe_timeout(const prom_client *client,
 				  const prom_transfer *transfer, prom_result *result)
 {
-	curl_off_t connected_us = 0;
+	curl_off_t request_sent_us = 0; /* microseconds; 0: never got that far */
 	char limit[32];
 
-	if (curl_easy_getinfo(transfer->easy, CURLINFO_CONNECT_TIME_T, &connected_us) == CURLE_OK &&
-	    connected_us == 0) {
+	/* Not the connect time: that stays 0 on a reused connection. */
+	if (curl_easy_getinfo(transfer->easy, CURLINFO_PRETRANSFER_TIME_T, &request_sent_us) == CURLE_OK &&
+	    request_sent_us == 0) {
 		prom_format_ms(limit, sizeof limit,
 			       client->timeout_ms < PROM_MAX_CONNECT_TIMEOUT_MS
 				       ? (long)client->timeout_ms

@@ -35,9 +35,18 @@ typedef struct prom_result {
 	double seconds; /* wall time of this query */
 } prom_result;
 
-/* base_url like "http://127.0.0.1:9090" (a path prefix is kept). */
+/*
+ * base_url like "http://127.0.0.1:9090" (a path prefix is kept; userinfo is
+ * used for basic auth and never printed).  timeout_ms bounds each query,
+ * 1 ms to 24 h.  On failure returns NULL and puts the reason in err.
+ *
+ * The first call runs curl_global_init() for the whole process (once, via
+ * pthread_once); main() must call curl_global_cleanup() once at exit, after
+ * every client is freed.
+ */
 prom_client *prom_client_new(const char *base_url, uint32_t timeout_ms,
 			     char *err, size_t err_size);
+/* Only once no prom_query_all() on this client is running. */
 void prom_client_free(prom_client *client);
 
 /*
@@ -48,9 +57,12 @@ void prom_client_free(prom_client *client);
  */
 void prom_query_all(prom_client *client, const char *const *queries, size_t n,
 		    int64_t eval_unix_seconds, prom_result *results);
+/* Series, labels and label strings are one block, freed here; outcome and
+ * message stay.  Safe on a zeroed or already cleared result. */
 void prom_result_clear(prom_result *result);
 
-/* Parses one /api/v1/query response body (exposed for tests and fuzzing). */
+/* Parses one /api/v1/query response body (exposed for tests and fuzzing).
+ * Overwrites outcome, message, series and n_series (clear it first). */
 prom_outcome prom_parse_vector(const char *body, size_t len,
 			       prom_result *result);
 

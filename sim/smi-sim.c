@@ -944,8 +944,7 @@ int main(int argc, char **argv)
 	}
 	if (options.describe) {
 		if (topo_describe_json(stdout) != TOPO_OK) {
-			fprintf(stderr, PROGRAM ": cannot write the description: %s\n",
-				strerror(errno));
+			fprintf(stderr, PROGRAM ": cannot write the description to stdout\n");
 			return 1;
 		}
 		return 0;

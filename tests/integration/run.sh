@@ -10,6 +10,9 @@ build=$(cd -- "${1:?usage: run.sh BUILD_DIR}" && pwd)
 export PATH="$repo/.tools/bin:$PATH"
 command -v kubectl >/dev/null || { echo "integration: kubectl not found (run scripts/install-deps.sh)" >&2; exit 1; }
 
+# The ABI fixtures are check-only targets: build them without running tests.
+make -C "$build" --no-print-directory -j"$(nproc)" check TESTS= >/dev/null
+
 state=$(mktemp -d /tmp/smi-it.XXXXXX)
 # shellcheck source=scripts/lib-stack.sh
 . "$repo/scripts/lib-stack.sh"

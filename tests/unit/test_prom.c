@@ -521,7 +521,7 @@ END_TEST
 
 typedef enum fake_mode {
 	FAKE_ANSWER, /* status + body after delay_ms, keep-alive */
-	FAKE_SILENT, /* read the request, never answer */
+	FAKE_SILENT, /* read the request, never answer (after answers_first) */
 	FAKE_RESET,  /* read the request, close with a TCP reset */
 	FAKE_HUGE,   /* 200 with huge_bytes of body */
 } fake_mode;
@@ -537,6 +537,7 @@ typedef struct fake_server {
 	const char *body; /* borrowed */
 	size_t huge_bytes;
 	bool huge_announced; /* send Content-Length with the huge body */
+	int answers_first;   /* FAKE_SILENT answers this many requests first */
 	/* running state */
 	int listen_fd;
 	uint16_t port;
@@ -659,10 +660,10 @@ static void *fake_worker(void *opaque)
 	free(arg);
 	while (request && fake_read_request(server, fd, request, FAKE_REQUEST_BYTES)) {
 		pthread_mutex_lock(&server->lock);
-		server->requests++;
+		int request_number = ++server->requests;
 		memcpy(server->last_request, request, FAKE_REQUEST_BYTES);
 		pthread_mutex_unlock(&server->lock);
-		if (server->mode == FAKE_SILENT) {
+		if (server->mode == FAKE_SILENT && request_number > server->answers_first) {
 			fake_sleep_ms(server, 600000);
 			break;
 		}
@@ -1047,6 +1048,66 @@ START_TEST(test_http_timeout)
 }
 END_TEST
 
+START_TEST(test_http_connect_timeout)
+{
+	/* A listener that never accepts, its queue filled: Linux then drops
+	 * further SYNs, so the connection attempt hangs. */
+	struct sockaddr_in address = { .sin_family = AF_INET };
+	socklen_t address_len = sizeof address;
+	int listener = socket(AF_INET, SOCK_STREAM, 0);
+	int fillers[8];
+	char expected[160];
+	prom_result result;
+
+	ck_assert_int_ge(listener, 0);
+	address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(listener, (struct sockaddr *)&address, sizeof address), 0);
+	ck_assert_int_eq(listen(listener, 0), 0);
+	ck_assert_int_eq(getsockname(listener, (struct sockaddr *)&address, &address_len), 0);
+	for (size_t i = 0; i < 8; i++) {
+		fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		ck_assert_int_ge(fillers[i], 0);
+		(void)connect(fillers[i], (struct sockaddr *)&address, sizeof address);
+	}
+	usleep(100000);
+	prom_client *client = client_for(ntohs(address.sin_port), "", 500);
+	double started = now_seconds();
+	query_one(client, "up", &result);
+	double elapsed = now_seconds() - started;
+	prom_client_free(client);
+	for (size_t i = 0; i < 8; i++)
+		close(fillers[i]);
+	close(listener);
+
+	ck_assert_int_eq(result.outcome, PROM_TIMEOUT);
+	snprintf(expected, sizeof expected,
+		 "Prometheus at http://127.0.0.1:%u did not accept the connection within 500ms",
+		 (unsigned)ntohs(address.sin_port));
+	ck_assert_str_eq(result.message, expected);
+	ck_assert_msg(elapsed >= 0.45 && elapsed < 2.5, "took %.2fs", elapsed);
+}
+END_TEST
+
+START_TEST(test_http_timeout_on_reused_connection)
+{
+	fake_server server = { .mode = FAKE_SILENT, .answers_first = 1, .body = ONE_SERIES };
+	prom_result first, second;
+
+	fake_server_start(&server);
+	prom_client *client = client_for(server.port, "", 1000);
+	query_one(client, "up", &first);
+	query_one(client, "up", &second);
+	prom_client_free(client);
+	fake_server_stop(&server);
+
+	ck_assert_msg(first.outcome == PROM_OK, "%s", first.message);
+	prom_result_clear(&first);
+	ck_assert_int_eq(second.outcome, PROM_TIMEOUT);
+	ck_assert_str_eq(second.message, "Prometheus did not answer within 1s");
+	ck_assert_int_eq(server.connections, 1);
+}
+END_TEST
+
 START_TEST(test_http_reset)
 {
 	fake_server server = { .mode = FAKE_RESET };
@@ -1104,14 +1165,17 @@ END_TEST
 
 /* ---------------- a real Prometheus ---------------- */
 
-static struct {
+/* The Prometheus process of the "prometheus" test case. */
+typedef struct prometheus_process {
 	const char *binary;
 	pid_t pid;
 	char dir[64];
 	uint16_t port;
 	bool ready;
-	char problem[512];
-} prometheus = { .pid = -1 };
+	char problem[512]; /* why it is not ready */
+} prometheus_process;
+
+static prometheus_process prometheus = { .pid = -1 };
 
 static const char *prometheus_binary(void)
 {
@@ -1345,6 +1409,8 @@ static Suite *prom_suite(bool with_prometheus)
 	tcase_add_test(http, test_http_connection_refused);
 	tcase_add_test(http, test_http_unresolvable_host);
 	tcase_add_test(http, test_http_timeout);
+	tcase_add_test(http, test_http_connect_timeout);
+	tcase_add_test(http, test_http_timeout_on_reused_connection);
 	tcase_add_test(http, test_http_reset);
 	tcase_add_test(http, test_http_too_large);
 	tcase_add_test(http, test_http_degenerate_calls);
