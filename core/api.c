@@ -16,8 +16,8 @@
 #include "promql.h"
 #include "status.h"
 
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "0.0.0"
+#ifndef SMI_VERSION
+#define SMI_VERSION "0.0.0"
 #endif
 
 struct api {
@@ -337,7 +337,7 @@ out:
 static char *version_json(void)
 {
 	return dump(json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "major", "0", "minor", "1",
-			      "gitVersion", "v" PACKAGE_VERSION, "gitCommit", "", "gitTreeState", "",
+			      "gitVersion", "v" SMI_VERSION, "gitCommit", "", "gitTreeState", "",
 			      "buildDate", "", "goVersion", "", "compiler", "gcc", "platform", "linux/amd64"));
 }
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -25,7 +24,7 @@
 #define CONFIG_PATH_MAX 256
 
 #define NS_PER_MS INT64_C(1000000)
-#define NS_PER_S INT64_C(1000000000)
+#define NS_PER_S  INT64_C(1000000000)
 
 typedef enum node_kind { NODE_SCALAR, NODE_MAPPING, NODE_SEQUENCE } node_kind;
 
@@ -43,6 +42,7 @@ struct config_node {
 	bool used;	   /* adapter.options entries: looked up by the adapter */
 	config_node **children;
 	size_t n_children;
+	size_t children_capacity; /* doubles, so big option maps stay linear */
 };
 
 /* Where messages go: the file name prefixes every one of them. */
@@ -59,8 +59,8 @@ typedef struct reporter {
 /* Writes "FILE:LINE: KEY: problem"; line 0 and an empty key are left out.
  * Control characters from the file become '?' so the message stays one
  * line.  Returns false so callers can `return report(...)`. */
-__attribute__((format(printf, 4, 5))) static bool
-report(const reporter *rep, unsigned line, const char *key, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static bool report(const reporter *rep, unsigned line,
+							 const char *key, const char *fmt, ...)
 {
 	if (rep->err == NULL || rep->err_size == 0)
 		return false;
@@ -74,22 +74,27 @@ report(const reporter *rep, unsigned line, const char *key, const char *fmt, ...
 	if (line > 0)
 		snprintf(where, sizeof where, ":%u", line);
 	bool has_key = key != NULL && key[0] != '\0';
-	snprintf(rep->err, rep->err_size, "%s%s: %s%s%s", rep->file, where,
-		 has_key ? key : "", has_key ? ": " : "", problem);
+	snprintf(rep->err, rep->err_size, "%s%s: %s%s%s", rep->file, where, has_key ? key : "",
+		 has_key ? ": " : "", problem);
 	for (char *p = rep->err; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
 	return false;
 }
 
-/* Quotes file text for a message, cut to a readable length. */
+/* Quotes file text for a message, cut to a readable length on a UTF-8
+ * character boundary (libyaml has checked the encoding). */
 static const char *quote_text(const char *text, char *buf, size_t buf_size)
 {
-	size_t len = strlen(text);
-	if (len > 40)
-		snprintf(buf, buf_size, "\"%.37s...\"", text);
-	else
+	size_t cut = strlen(text);
+	if (cut <= 40) {
 		snprintf(buf, buf_size, "\"%s\"", text);
+		return buf;
+	}
+	cut = 37;
+	while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+		cut--;
+	snprintf(buf, buf_size, "\"%.*s...\"", (int)cut, text);
 	return buf;
 }
 
@@ -168,12 +173,15 @@ static void node_free(config_node *node)
 
 static bool node_append(config_node *parent, config_node *child)
 {
-	config_node **grown = realloc(parent->children,
-				      (parent->n_children + 1) * sizeof *grown);
-	if (grown == NULL)
-		return false;
-	grown[parent->n_children++] = child;
-	parent->children = grown;
+	if (parent->n_children == parent->children_capacity) {
+		size_t capacity = parent->children_capacity ? 2 * parent->children_capacity : 8;
+		config_node **grown = realloc(parent->children, capacity * sizeof *grown);
+		if (grown == NULL)
+			return false;
+		parent->children = grown;
+		parent->children_capacity = capacity;
+	}
+	parent->children[parent->n_children++] = child;
 	return true;
 }
 
@@ -308,8 +316,7 @@ static bool check_plain_event(tree_builder *tb, const yaml_event_t *event, const
 
 /* Copies a scalar's bytes; the "\0" escape would cut strings short, so
  * scalars with a NUL are refused. */
-static bool copy_scalar(tree_builder *tb, const yaml_event_t *event, const char *path,
-			char **out)
+static bool copy_scalar(tree_builder *tb, const yaml_event_t *event, const char *path, char **out)
 {
 	const char *value = (const char *)event->data.scalar.value;
 	size_t length = event->data.scalar.length;
@@ -353,7 +360,8 @@ static bool check_duplicate_keys(tree_builder *tb, const config_node *map, const
 			run_start = i;
 			continue;
 		}
-		if (i == run_start + 1 && (again == NULL || sorted[i]->key_line < again->key_line)) {
+		if (i == run_start + 1 &&
+		    (again == NULL || sorted[i]->key_line < again->key_line)) {
 			first = sorted[run_start];
 			again = sorted[i];
 		}
@@ -400,7 +408,8 @@ static bool build_mapping(tree_builder *tb, config_node *map, const char *path, 
 			return false;
 
 		path_join(key_path, sizeof key_path, path, key);
-		if (!next_event(tb, &event) || !build_node(tb, &event, key_path, depth + 1, &value)) {
+		if (!next_event(tb, &event) ||
+		    !build_node(tb, &event, key_path, depth + 1, &value)) {
 			free(key);
 			return false;
 		}
@@ -467,8 +476,7 @@ static bool build_node(tree_builder *tb, yaml_event_t *event, const char *path, 
 		ok = copy_scalar(tb, event, path, &node->text);
 		goto out;
 	}
-	yaml_event_delete(event);
-	event->type = YAML_NO_EVENT; /* deleted; nothing left to free below */
+	yaml_event_delete(event); /* zeroes it: the delete at `out` is a no-op */
 	ok = kind == NODE_MAPPING ? build_mapping(tb, node, path, depth)
 				  : build_sequence(tb, node, path, depth);
 out:
@@ -687,22 +695,25 @@ static bool store_string(const reporter *rep, const char *text, char **out)
 	return true;
 }
 
+/* read_string() flags. */
+enum { STRING_OPTIONAL = 0, STRING_REQUIRED = 1 << 0, STRING_MAY_BE_EMPTY = 1 << 1 };
+
 /* Fills *out (owned by the snapshot) from the file or `fallback`; empty
- * strings are refused unless allow_empty.  With no fallback and
- * required, absence is an error; otherwise *out stays NULL. */
+ * strings are refused unless STRING_MAY_BE_EMPTY.  Absence is an error with
+ * STRING_REQUIRED; otherwise, without a fallback, *out stays NULL. */
 static bool read_string(const reporter *rep, const section *sec, const char *key,
-			const char *fallback, bool required, bool allow_empty, char **out)
+			const char *fallback, unsigned flags, char **out)
 {
 	char key_path[CONFIG_PATH_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
 	const char *text = fallback;
 
-	if (value == NULL && required)
+	if (value == NULL && (flags & STRING_REQUIRED))
 		return report(rep, sec->line, key_path, "required key is missing");
 	if (value != NULL) {
 		if (!node_as_string(rep, value, key_path, &text))
 			return false;
-		if (text[0] == '\0' && !allow_empty)
+		if (text[0] == '\0' && !(flags & STRING_MAY_BE_EMPTY))
 			return report(rep, value->key_line, key_path, "must not be empty");
 	}
 	if (text == NULL)
@@ -710,8 +721,8 @@ static bool read_string(const reporter *rep, const section *sec, const char *key
 	return store_string(rep, text, out);
 }
 
-static bool read_int(const reporter *rep, const section *sec, const char *key,
-		     int64_t fallback, int64_t min, int64_t max, int64_t *out)
+static bool read_int(const reporter *rep, const section *sec, const char *key, int64_t fallback,
+		     int64_t min, int64_t max, int64_t *out)
 {
 	char key_path[CONFIG_PATH_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
@@ -722,9 +733,8 @@ static bool read_int(const reporter *rep, const section *sec, const char *key,
 	if (!text_to_int(value, out))
 		return report_type(rep, value, key_path, "an integer");
 	if (*out < min || *out > max)
-		return report(rep, value->key_line, key_path,
-			      "%lld is out of range (%lld..%lld)", (long long)*out,
-			      (long long)min, (long long)max);
+		return report(rep, value->key_line, key_path, "%lld is out of range (%lld..%lld)",
+			      (long long)*out, (long long)min, (long long)max);
 	return true;
 }
 
@@ -788,10 +798,10 @@ static bool listen_address_valid(const char *text)
 }
 
 static bool read_listen(const reporter *rep, const section *sec, const char *fallback,
-			bool allow_empty, char **out)
+			unsigned flags, char **out)
 {
 	char key_path[CONFIG_PATH_MAX], shown[96];
-	if (!read_string(rep, sec, "listen", fallback, false, allow_empty, out))
+	if (!read_string(rep, sec, "listen", fallback, flags, out))
 		return false;
 	if ((*out)[0] == '\0' || listen_address_valid(*out))
 		return true;
@@ -810,11 +820,13 @@ static bool check_server(const reporter *rep, const config_node *root, config *c
 	int64_t timeout_ns, max_connections;
 
 	if (!section_open(rep, root, "server", keys, &sec) ||
-	    !read_listen(rep, &sec, "0.0.0.0:8443", false, &cfg->server.listen) ||
-	    !read_string(rep, &sec, "tlsCertFile", NULL, true, false, &cfg->server.tls_cert_file) ||
-	    !read_string(rep, &sec, "tlsKeyFile", NULL, true, false, &cfg->server.tls_key_file) ||
-	    !read_duration(rep, &sec, "requestTimeout", 30 * NS_PER_S, 1 * NS_PER_S,
-			   60 * NS_PER_S, NS_PER_MS, &timeout_ns) ||
+	    !read_listen(rep, &sec, "0.0.0.0:8443", STRING_OPTIONAL, &cfg->server.listen) ||
+	    !read_string(rep, &sec, "tlsCertFile", NULL, STRING_REQUIRED,
+			 &cfg->server.tls_cert_file) ||
+	    !read_string(rep, &sec, "tlsKeyFile", NULL, STRING_REQUIRED,
+			 &cfg->server.tls_key_file) ||
+	    !read_duration(rep, &sec, "requestTimeout", 30 * NS_PER_S, 1 * NS_PER_S, 60 * NS_PER_S,
+			   NS_PER_MS, &timeout_ns) ||
 	    !read_int(rep, &sec, "maxConnections", 1024, 1, 100000, &max_connections))
 		return false;
 	cfg->server.request_timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
@@ -854,11 +866,11 @@ static bool read_allowed_names(const reporter *rep, const section *sec, config *
 
 static bool check_auth(const reporter *rep, const config_node *root, config *cfg)
 {
-	static const char *const keys[] = {"requestheaderClientCAFile",
-					   "requestheaderAllowedNames", NULL};
+	static const char *const keys[] = {"requestheaderClientCAFile", "requestheaderAllowedNames",
+					   NULL};
 	section sec;
 	return section_open(rep, root, "auth", keys, &sec) &&
-	       read_string(rep, &sec, "requestheaderClientCAFile", NULL, true, false,
+	       read_string(rep, &sec, "requestheaderClientCAFile", NULL, STRING_REQUIRED,
 			   &cfg->auth.requestheader_client_ca_file) &&
 	       read_allowed_names(rep, &sec, cfg);
 }
@@ -868,7 +880,7 @@ static bool check_admin(const reporter *rep, const config_node *root, config *cf
 	static const char *const keys[] = {"listen", NULL};
 	section sec;
 	return section_open(rep, root, "admin", keys, &sec) &&
-	       read_listen(rep, &sec, "0.0.0.0:8080", true, &cfg->admin.listen);
+	       read_listen(rep, &sec, "0.0.0.0:8080", STRING_MAY_BE_EMPTY, &cfg->admin.listen);
 }
 
 static bool check_prometheus(const reporter *rep, const config_node *root, config *cfg)
@@ -879,7 +891,7 @@ static bool check_prometheus(const reporter *rep, const config_node *root, confi
 	int64_t timeout_ns;
 
 	if (!section_open(rep, root, "prometheus", keys, &sec) ||
-	    !read_string(rep, &sec, "url", "http://127.0.0.1:9090", false, false,
+	    !read_string(rep, &sec, "url", "http://127.0.0.1:9090", STRING_OPTIONAL,
 			 &cfg->prometheus.url) ||
 	    !read_duration(rep, &sec, "timeout", 10 * NS_PER_S, 100 * NS_PER_MS, 60 * NS_PER_S,
 			   NS_PER_MS, &timeout_ns))
@@ -924,8 +936,8 @@ static bool check_window(const reporter *rep, const config_node *root, config *c
 			   &default_ns) ||
 	    !read_duration(rep, &sec, "min", 10 * NS_PER_S, NS_PER_S, ceiling_ns, NS_PER_S,
 			   &min_ns) ||
-	    !read_duration(rep, &sec, "max", 24 * 3600 * NS_PER_S, NS_PER_S, ceiling_ns,
-			   NS_PER_S, &max_ns))
+	    !read_duration(rep, &sec, "max", 24 * 3600 * NS_PER_S, NS_PER_S, ceiling_ns, NS_PER_S,
+			   &max_ns))
 		return false;
 	duration_format(default_ns, default_text, sizeof default_text);
 	if (default_ns < min_ns) {
@@ -957,8 +969,8 @@ static bool adapter_name_valid(const char *name)
 
 /* A free-form mapping under the section: *out stays NULL when absent or
  * null.  The node is the tree's, so adapter lookups can mark it. */
-static bool read_mapping(const reporter *rep, const section *sec, const char *key,
-			 char *key_path, size_t key_path_size, config_node **out)
+static bool read_mapping(const reporter *rep, const section *sec, const char *key, char *key_path,
+			 size_t key_path_size, config_node **out)
 {
 	config_node *value = node_get(sec->map, key);
 	path_join(key_path, key_path_size, sec->path, key);
@@ -1014,24 +1026,25 @@ static bool check_queries(const reporter *rep, const section *sec, config *cfg)
 static bool check_adapter(const reporter *rep, const config_node *root,
 			  const char *default_adapters_dir, config *cfg)
 {
-	static const char *const keys[] = {"name",    "path",    "adaptersDir",
+	static const char *const keys[] = {"name",    "path",	 "adaptersDir",
 					   "options", "queries", NULL};
 	section sec;
-	char shown[96];
 
 	if (!section_open(rep, root, "adapter", keys, &sec) ||
-	    !read_string(rep, &sec, "name", NULL, false, false, &cfg->adapter.name) ||
-	    !read_string(rep, &sec, "path", NULL, false, false, &cfg->adapter.path) ||
-	    !read_string(rep, &sec, "adaptersDir", default_adapters_dir, false, false,
+	    !read_string(rep, &sec, "name", NULL, STRING_OPTIONAL, &cfg->adapter.name) ||
+	    !read_string(rep, &sec, "path", NULL, STRING_OPTIONAL, &cfg->adapter.path) ||
+	    !read_string(rep, &sec, "adaptersDir", default_adapters_dir, STRING_OPTIONAL,
 			 &cfg->adapter.adapters_dir))
 		return false;
 	if (cfg->adapter.name == NULL && cfg->adapter.path == NULL)
 		return report(rep, sec.line, "adapter.name",
 			      "required key is missing (unless adapter.path is set)");
-	if (cfg->adapter.name != NULL && !adapter_name_valid(cfg->adapter.name))
+	if (cfg->adapter.name != NULL && !adapter_name_valid(cfg->adapter.name)) {
+		char shown[96];
 		return report(rep, section_line(&sec, "name"), "adapter.name",
 			      "%s is not a valid adapter name ([a-z0-9][a-z0-9_-]*)",
 			      quote_text(cfg->adapter.name, shown, sizeof shown));
+	}
 	return check_options(rep, &sec, cfg) && check_queries(rep, &sec, cfg);
 }
 
@@ -1039,13 +1052,13 @@ static bool check_log(const reporter *rep, const config_node *root, config *cfg)
 {
 	static const char *const keys[] = {"level", NULL};
 	section sec;
-	char shown[96];
 
 	if (!section_open(rep, root, "log", keys, &sec) ||
-	    !read_string(rep, &sec, "level", "info", false, false, &cfg->log.level))
+	    !read_string(rep, &sec, "level", "info", STRING_OPTIONAL, &cfg->log.level))
 		return false;
 	if (log_level_from_name(cfg->log.level) >= 0)
 		return true;
+	char shown[96];
 	return report(rep, section_line(&sec, "level"), "log.level",
 		      "%s is not one of error, warn, info, debug",
 		      quote_text(cfg->log.level, shown, sizeof shown));
@@ -1055,8 +1068,7 @@ static bool check_log(const reporter *rep, const config_node *root, config *cfg)
 /* Public                                                              */
 /* ------------------------------------------------------------------ */
 
-config *config_load(const char *path, const char *default_adapters_dir, char *err,
-		    size_t err_size)
+config *config_load(const char *path, const char *default_adapters_dir, char *err, size_t err_size)
 {
 	static const char *const sections[] = {"server", "auth",    "admin", "prometheus",
 					       "window", "adapter", "log",   NULL};
@@ -1131,8 +1143,7 @@ static int option_type_error(const config *cfg, const config_node *entry, const 
 	return -1;
 }
 
-int config_option_string(config *cfg, const char *key, const char **out, char *err,
-			 size_t err_size)
+int config_option_string(config *cfg, const char *key, const char **out, char *err, size_t err_size)
 {
 	const config_node *entry = option_lookup(cfg, key);
 	if (entry == NULL)

@@ -1,6 +1,7 @@
 /* smi-metrics: the SMI Traffic Metrics API server.  main() wires the
  * modules: config -> adapter -> Prometheus client -> API -> listeners, and
  * owns process concerns (arguments, signals, exit codes). */
+#include <curl/curl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,8 +17,8 @@
 #include "selfmetrics.h"
 #include "server.h"
 
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "0.0.0"
+#ifndef SMI_VERSION
+#define SMI_VERSION "0.0.0"
 #endif
 
 enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2, EXIT_ADAPTER = 3 };
@@ -125,7 +126,7 @@ static int app_run(app *a)
 		fprintf(stderr, "smi-metrics: %s\n", err);
 		return EXIT_CONFIG;
 	}
-	a->sm = selfmetrics_new(PACKAGE_VERSION, adapter_descriptor(a->adapter)->name);
+	a->sm = selfmetrics_new(SMI_VERSION, adapter_descriptor(a->adapter)->name);
 	a->auth = auth_new(a->cfg->auth.requestheader_client_ca_file, a->cfg->auth.requestheader_allowed_names,
 			   a->cfg->auth.n_requestheader_allowed_names, err, sizeof err);
 	if (!a->sm || !a->auth) {
@@ -167,7 +168,7 @@ int main(int argc, char **argv)
 		case 'c': config_path = optarg; break;
 		case 'k': check_only = 1; break;
 		case 'V':
-			printf("smi-metrics %s (adapter ABI %d.%d)\n", PACKAGE_VERSION, SMI_ADAPTER_ABI_MAJOR,
+			printf("smi-metrics %s (adapter ABI %d.%d)\n", SMI_VERSION, SMI_ADAPTER_ABI_MAJOR,
 			       SMI_ADAPTER_ABI_MINOR);
 			return 0;
 		case 'h': usage(stdout); return 0;
@@ -189,5 +190,6 @@ int main(int argc, char **argv)
 	else if (rc == 0)
 		rc = app_run(&a);
 	app_free(&a);
+	curl_global_cleanup(); /* prom_client_new() initialised it once */
 	return rc;
 }

@@ -16,11 +16,11 @@
 #include <string.h>
 #include <time.h>
 
-/* Autoconf's PACKAGE_VERSION when the build provides it. */
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "unknown"
+/* The package version, passed by the Makefile as SMI_VERSION. */
+#ifndef SMI_VERSION
+#define SMI_VERSION "unknown"
 #endif
-#define PROM_USER_AGENT "smi-metrics/" PACKAGE_VERSION
+#define PROM_USER_AGENT "smi-metrics/" SMI_VERSION
 
 /* Largest answer read or parsed, in bytes (about 200k typical series). */
 #define PROM_MAX_BODY_BYTES ((size_t)32 * 1024 * 1024)
@@ -263,16 +263,17 @@ typedef struct prom_vector_size {
 _Static_assert(sizeof(prom_series) % _Alignof(prom_label) == 0,
 	       "labels must stay aligned when placed after the series");
 
-/* Checks one element of data.result, adds what it needs to size, and
- * returns its sample value; on failure fills result and returns false. */
+/* Checks one element of data.result and adds what it needs to size; on
+ * failure fills result and returns false. */
 static bool prom_check_series(json_t *item, size_t index, prom_vector_size *size,
-			      double *value, prom_result *result)
+			      prom_result *result)
 {
 	json_t *metric = json_object_get(item, "metric");
 	json_t *pair = json_object_get(item, "value");
 	const char *name;
 	json_t *label_value;
 	const char *text;
+	double value;
 
 	if (!json_is_object(item)) {
 		prom_fail(result, PROM_BAD_RESPONSE,
@@ -312,7 +313,7 @@ static bool prom_check_series(json_t *item, size_t index, prom_vector_size *size
 		return false;
 	}
 	text = json_string_value(json_array_get(pair, 1));
-	if (!prom_parse_sample_value(text, value)) {
+	if (!prom_parse_sample_value(text, &value)) {
 		prom_fail(result, PROM_BAD_RESPONSE,
 			  "Prometheus returned a malformed vector: data.result[%zu] has the sample value \"%.40s\", which is not a number",
 			  index, text);
@@ -377,8 +378,7 @@ static bool prom_fill_vector(json_t *items, prom_result *result)
 	/* First pass checks everything and sizes the block, so that the
 	 * second pass cannot fail half way. */
 	json_array_foreach(items, index, item) {
-		double value;
-		if (!prom_check_series(item, index, &size, &value, result))
+		if (!prom_check_series(item, index, &size, result))
 			return false;
 	}
 	if (__builtin_mul_overflow(size.n_series, sizeof(prom_series), &series_bytes) ||
@@ -386,7 +386,7 @@ static bool prom_fill_vector(json_t *items, prom_result *result)
 	    __builtin_add_overflow(series_bytes, label_bytes, &total) ||
 	    __builtin_add_overflow(total, size.string_bytes, &total) ||
 	    !(series = malloc(total))) {
-		prom_fail(result, PROM_BAD_RESPONSE,
+		prom_fail(result, PROM_UNAVAILABLE,
 			  "out of memory while reading %zu series from Prometheus",
 			  size.n_series);
 		return false;
@@ -1001,14 +1001,17 @@ static void prom_describe_curl_failure(const prom_client *client,
 	case CURLE_OPERATION_TIMEDOUT:
 		prom_describe_timeout(client, transfer, result);
 		return;
-	case CURLE_FILESIZE_EXCEEDED:
-	case CURLE_WRITE_ERROR:
-		if (transfer->out_of_memory)
-			prom_fail(result, PROM_UNAVAILABLE,
-				  "out of memory while reading the answer of Prometheus");
-		else
+	case CURLE_FILESIZE_EXCEEDED: /* announced as too large */
+		prom_fail(result, PROM_BAD_RESPONSE,
+			  "Prometheus sent a response larger than 32 MiB");
+		return;
+	case CURLE_WRITE_ERROR: /* prom_write_body refused */
+		if (transfer->body_too_large)
 			prom_fail(result, PROM_BAD_RESPONSE,
 				  "Prometheus sent a response larger than 32 MiB");
+		else
+			prom_fail(result, PROM_UNAVAILABLE,
+				  "out of memory while reading the answer of Prometheus");
 		return;
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:

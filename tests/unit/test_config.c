@@ -8,16 +8,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+/* By path: automake puts -I. (autoconf's own config.h) before -Icore. */
+#include "../../core/config.h"
 
 /* Created in main(); forked test processes inherit the name. */
 static char tmp_dir[512];
 
 /* The keys every valid file needs, on three lines. */
-#define SERVER_LINE "server: {tlsCertFile: c, tlsKeyFile: k}\n"
-#define AUTH_LINE "auth: {requestheaderClientCAFile: ca}\n"
+#define SERVER_LINE  "server: {tlsCertFile: c, tlsKeyFile: k}\n"
+#define AUTH_LINE    "auth: {requestheaderClientCAFile: ca}\n"
 #define ADAPTER_LINE "adapter: {name: linkerd}\n"
-#define REQUIRED SERVER_LINE AUTH_LINE ADAPTER_LINE
+#define REQUIRED     SERVER_LINE AUTH_LINE ADAPTER_LINE
 
 /* Writes `len` bytes of text to tmp_dir/name; path_out gets the path. */
 static void write_file(const char *name, const char *text, size_t len, char *path_out,
@@ -63,41 +64,40 @@ static config *expect_config(const char *name, const char *text)
 
 /* ---- one snapshot from YAML and JSON ---- */
 
-static const char full_yaml[] =
-	"# every key set\n"
-	"server:\n"
-	"  listen: \"[::]:9443\"\n"
-	"  tlsCertFile: /etc/smi/tls.crt\n"
-	"  tlsKeyFile: /etc/smi/tls.key\n"
-	"  requestTimeout: 1m\n"
-	"  maxConnections: 2048\n"
-	"auth:\n"
-	"  requestheaderClientCAFile: /etc/smi/front-proxy-ca.crt\n"
-	"  requestheaderAllowedNames:\n"
-	"    - front-proxy-client\n"
-	"    - 'aggregator'\n"
-	"admin:\n"
-	"  listen: \"\"\n"
-	"prometheus:\n"
-	"  url: https://prometheus.monitoring:9090\n"
-	"  timeout: 2500ms\n"
-	"window:\n"
-	"  default: 1m\n"
-	"  min: 15s\n"
-	"  max: 6h\n"
-	"adapter:\n"
-	"  name: linkerd\n"
-	"  path: /opt/adapters/linkerd.so\n"
-	"  adaptersDir: /opt/adapters\n"
-	"  options:\n"
-	"    meshNamespace: linkerd\n"
-	"    strict: true\n"
-	"    maxSeries: 5000\n"
-	"  queries:\n"
-	"    counts: |\n"
-	"      sum(increase(response_total[{{window}}]))\n"
-	"log:\n"
-	"  level: debug\n";
+static const char full_yaml[] = "# every key set\n"
+				"server:\n"
+				"  listen: \"[::]:9443\"\n"
+				"  tlsCertFile: /etc/smi/tls.crt\n"
+				"  tlsKeyFile: /etc/smi/tls.key\n"
+				"  requestTimeout: 1m\n"
+				"  maxConnections: 2048\n"
+				"auth:\n"
+				"  requestheaderClientCAFile: /etc/smi/front-proxy-ca.crt\n"
+				"  requestheaderAllowedNames:\n"
+				"    - front-proxy-client\n"
+				"    - 'aggregator'\n"
+				"admin:\n"
+				"  listen: \"\"\n"
+				"prometheus:\n"
+				"  url: https://prometheus.monitoring:9090\n"
+				"  timeout: 2500ms\n"
+				"window:\n"
+				"  default: 1m\n"
+				"  min: 15s\n"
+				"  max: 6h\n"
+				"adapter:\n"
+				"  name: linkerd\n"
+				"  path: /opt/adapters/linkerd.so\n"
+				"  adaptersDir: /opt/adapters\n"
+				"  options:\n"
+				"    meshNamespace: linkerd\n"
+				"    strict: true\n"
+				"    maxSeries: 5000\n"
+				"  queries:\n"
+				"    counts: |\n"
+				"      sum(increase(response_total[{{window}}]))\n"
+				"log:\n"
+				"  level: debug\n";
 
 static const char full_json[] =
 	"{\n"
@@ -113,13 +113,15 @@ static const char full_json[] =
 	"\t\t\"requestheaderAllowedNames\": [\"front-proxy-client\", \"aggregator\"]\n"
 	"\t},\n"
 	"\t\"admin\": {\"listen\": \"\"},\n"
-	"\t\"prometheus\": {\"url\": \"https://prometheus.monitoring:9090\", \"timeout\": \"2500ms\"},\n"
+	"\t\"prometheus\": {\"url\": \"https://prometheus.monitoring:9090\", \"timeout\": "
+	"\"2500ms\"},\n"
 	"\t\"window\": {\"default\": \"1m\", \"min\": \"15s\", \"max\": \"6h\"},\n"
 	"\t\"adapter\": {\n"
 	"\t\t\"name\": \"linkerd\",\n"
 	"\t\t\"path\": \"/opt/adapters/linkerd.so\",\n"
 	"\t\t\"adaptersDir\": \"/opt/adapters\",\n"
-	"\t\t\"options\": {\"meshNamespace\": \"linkerd\", \"strict\": true, \"maxSeries\": 5000},\n"
+	"\t\t\"options\": {\"meshNamespace\": \"linkerd\", \"strict\": true, \"maxSeries\": "
+	"5000},\n"
 	"\t\t\"queries\": {\"counts\": \"sum(increase(response_total[{{window}}]))\\n\"}\n"
 	"\t},\n"
 	"\t\"log\": {\"level\": \"debug\"}\n"
@@ -225,8 +227,9 @@ END_TEST
 /* Plain scalars that look like numbers or booleans still read as strings. */
 START_TEST(test_plain_scalars_read_as_strings)
 {
-	config *cfg = expect_config("plain.yaml", "server: {tlsCertFile: 123, tlsKeyFile: true}\n" AUTH_LINE
-						  "adapter: {name: 42}\n");
+	config *cfg = expect_config("plain.yaml",
+				    "server: {tlsCertFile: 123, tlsKeyFile: true}\n" AUTH_LINE
+				    "adapter: {name: 42}\n");
 	ck_assert_str_eq(cfg->server.tls_cert_file, "123");
 	ck_assert_str_eq(cfg->server.tls_key_file, "true");
 	ck_assert_str_eq(cfg->adapter.name, "42");
@@ -236,12 +239,14 @@ END_TEST
 
 START_TEST(test_listen_forms)
 {
-	static const char *const good[] = {"0.0.0.0:8443", "127.0.0.1:1", "10.0.0.1:65535",
-					   "'[::]:8443'", "'[::1]:9443'", "'[fe80::1]:1'"};
+	static const char *const good[] = {"0.0.0.0:8443", "127.0.0.1:1",  "10.0.0.1:65535",
+					   "'[::]:8443'",  "'[::1]:9443'", "'[fe80::1]:1'"};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		char text[256];
-		snprintf(text, sizeof text, "server: {tlsCertFile: c, tlsKeyFile: k, listen: %s}\n"
-			 AUTH_LINE ADAPTER_LINE, good[i]);
+		snprintf(text, sizeof text,
+			 "server: {tlsCertFile: c, tlsKeyFile: k, listen: %s}\n" AUTH_LINE
+				 ADAPTER_LINE,
+			 good[i]);
 		config_free(expect_config("listen.yaml", text));
 	}
 }
@@ -377,8 +382,7 @@ static const error_case error_cases[] = {
 	 ":5: adapter.queries.counts: must not be empty"},
 	{"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 0}\n" AUTH_LINE ADAPTER_LINE,
 	 ":1: server.maxConnections: 0 is out of range (1..100000)"},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 100001}\n" AUTH_LINE
-		 ADAPTER_LINE,
+	{"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 100001}\n" AUTH_LINE ADAPTER_LINE,
 	 ":1: server.maxConnections: 100001 is out of range (1..100000)"},
 	{"server: {tlsCertFile: c, tlsKeyFile: k, requestTimeout: 30}\n" AUTH_LINE ADAPTER_LINE,
 	 ":1: server.requestTimeout: invalid duration \"30\": missing unit in duration "
@@ -406,7 +410,8 @@ static const error_case error_cases[] = {
 	 ":5: window.default: 30s is below window.min 1m0s"},
 	{REQUIRED "prometheus: {url: \"ftp://prom:9090\"}\n",
 	 ":4: prometheus.url: \"ftp://prom:9090\" must start with http:// or https://"},
-	{REQUIRED "prometheus: {url: \"http://\"}\n", ":4: prometheus.url: \"http://\" has no host"},
+	{REQUIRED "prometheus: {url: \"http://\"}\n",
+	 ":4: prometheus.url: \"http://\" has no host"},
 	{"server: {tlsCertFile: c, tlsKeyFile: k, listen: 8443}\n" AUTH_LINE ADAPTER_LINE,
 	 ":1: server.listen: \"8443\" is not IP:port with a numeric IP and a port in 1..65535 "
 	 "(e.g. 0.0.0.0:8443, [::]:8443)"},
@@ -551,19 +556,20 @@ END_TEST
 
 /* ---- adapter options ---- */
 
-static const char options_yaml[] = SERVER_LINE AUTH_LINE
-	"adapter:\n"			 /* 3 */
-	"  name: linkerd\n"		 /* 4 */
-	"  options:\n"			 /* 5 */
-	"    meshNamespace: linkerd\n"	 /* 6 */
-	"    strict: true\n"		 /* 7 */
-	"    lenient: false\n"		 /* 8 */
-	"    maxSeries: 5000\n"		 /* 9 */
-	"    offset: -7\n"		 /* 10 */
-	"    quotedNumber: \"42\"\n"	 /* 11 */
-	"    yesNo: yes\n"		 /* 12 */
-	"    hexNumber: 0x10\n"		 /* 13 */
-	"    hugeNumber: 9223372036854775808\n"; /* 14 */
+/* The comments are the line numbers the tests expect. */
+static const char options_yaml[] = SERVER_LINE AUTH_LINE /* 1, 2 */
+	"adapter:\n"					 /* 3 */
+	"  name: linkerd\n"				 /* 4 */
+	"  options:\n"					 /* 5 */
+	"    meshNamespace: linkerd\n"			 /* 6 */
+	"    strict: true\n"				 /* 7 */
+	"    lenient: false\n"				 /* 8 */
+	"    maxSeries: 5000\n"				 /* 9 */
+	"    offset: -7\n"				 /* 10 */
+	"    quotedNumber: \"42\"\n"			 /* 11 */
+	"    yesNo: yes\n"				 /* 12 */
+	"    hexNumber: 0x10\n"				 /* 13 */
+	"    hugeNumber: 9223372036854775808\n";	 /* 14 */
 
 START_TEST(test_option_lookups)
 {
@@ -679,14 +685,15 @@ END_TEST
 
 /* ---- query overrides ---- */
 
-static const char queries_yaml[] = SERVER_LINE AUTH_LINE
-	"adapter:\n"				   /* 3 */
-	"  name: linkerd\n"			   /* 4 */
-	"  queries:\n"				   /* 5 */
-	"    counts: |\n"			   /* 6 */
-	"      sum by (classification) (\n"	   /* 7 */
+/* The comments are the line numbers the tests expect. */
+static const char queries_yaml[] = SERVER_LINE AUTH_LINE		/* 1, 2 */
+	"adapter:\n"							/* 3 */
+	"  name: linkerd\n"						/* 4 */
+	"  queries:\n"							/* 5 */
+	"    counts: |\n"						/* 6 */
+	"      sum by (classification) (\n"				/* 7 */
 	"        increase(response_total{ {{target}} }[{{window}}]))\n" /* 8 */
-	"    latency: 'histogram'\n";		   /* 9 */
+	"    latency: 'histogram'\n";					/* 9 */
 
 START_TEST(test_query_overrides)
 {
@@ -711,7 +718,8 @@ START_TEST(test_unknown_query)
 	ck_assert(!config_unknown_query(cfg, all, err, sizeof err));
 	ck_assert(config_unknown_query(cfg, one, err, sizeof err));
 	snprintf(expected, sizeof expected,
-		 "%s:9: adapter.queries.latency: unknown query template (known: counts)", cfg->path);
+		 "%s:9: adapter.queries.latency: unknown query template (known: counts)",
+		 cfg->path);
 	ck_assert_str_eq(err, expected);
 	ck_assert(config_unknown_query(cfg, none, err, sizeof err));
 	snprintf(expected, sizeof expected,

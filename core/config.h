@@ -1,0 +1,93 @@
+/* config: the server's configuration file (YAML via libyaml; JSON is YAML's
+ * flow subset and is accepted the same way), checked into an immutable
+ * snapshot.  Every error names file:line and the dotted key. */
+#ifndef SMI_CONFIG_H
+#define SMI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct config_node config_node; /* parsed YAML tree, opaque */
+
+typedef struct config {
+	char *path; /* the file this snapshot came from */
+
+	struct {
+		char *listen; /* "host:port", default "0.0.0.0:8443" */
+		char *tls_cert_file;
+		char *tls_key_file;
+		uint32_t request_timeout_ms; /* budget of one API request, default 30000 */
+		uint32_t max_connections;    /* default 1024 */
+	} server;
+
+	struct {
+		char *requestheader_client_ca_file;
+		char **requestheader_allowed_names; /* NULL-terminated; empty = any CN */
+		size_t n_requestheader_allowed_names;
+	} auth;
+
+	struct {
+		char *listen; /* default "0.0.0.0:8080"; "" disables */
+	} admin;
+
+	struct {
+		char *url;		     /* default "http://127.0.0.1:9090" */
+		uint32_t timeout_ms;	     /* default 10000 */
+	} prometheus;
+
+	struct {
+		uint32_t default_seconds; /* default 30 */
+		uint32_t min_seconds;	  /* default 10 */
+		uint32_t max_seconds;	  /* default 86400 */
+	} window;
+
+	struct {
+		char *name;	   /* "linkerd" */
+		char *path;	   /* overrides the lookup of name in adapters_dir */
+		char *adapters_dir; /* default: compiled-in $(libdir)/smi-metrics/adapters */
+		config_node *options; /* the adapter.options mapping, may be NULL */
+		config_node *queries; /* the adapter.queries mapping, may be NULL */
+	} adapter;
+
+	struct {
+		char *level; /* error|warn|info|debug, default info */
+	} log;
+
+	config_node *root; /* owns the tree options/queries point into */
+} config;
+
+/*
+ * Loads and checks `path`.  On failure returns NULL and writes one line
+ * "FILE:LINE: KEY: problem" into err.  default_adapters_dir is used when
+ * adapter.adaptersDir is absent.
+ */
+config *config_load(const char *path, const char *default_adapters_dir,
+		    char *err, size_t err_size);
+void config_free(config *cfg);
+
+/* Option lookup for adapters (adapter.options.<key>).
+ * Returns 0 and sets *out, 1 when absent, -1 when present with another
+ * type (err then holds "FILE:LINE: adapter.options.KEY: expected ...").
+ * Marks the key as used. */
+int config_option_string(config *cfg, const char *key, const char **out,
+			 char *err, size_t err_size);
+int config_option_bool(config *cfg, const char *key, bool *out, char *err,
+		       size_t err_size);
+int config_option_int(config *cfg, const char *key, int64_t *out, char *err,
+		      size_t err_size);
+
+/* After the adapter has opened: the first adapter.options key nobody looked
+ * up, as "FILE:LINE: adapter.options.KEY: unknown option", or false. */
+bool config_unused_option(const config *cfg, char *err, size_t err_size);
+
+/* adapter.queries.<id>: the override text (borrowed) or NULL. */
+const char *config_query_override(const config *cfg, const char *id);
+
+/* For adapter.queries: reports the first id not in `known_ids`
+ * (NULL-terminated) as "FILE:LINE: adapter.queries.ID: unknown query
+ * template (known: a, b)"; returns false when all are known. */
+bool config_unknown_query(const config *cfg, const char *const *known_ids,
+			  char *err, size_t err_size);
+
+#endif
