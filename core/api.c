@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "assemble.h"
+#include "cache.h"
 #include "log.h"
 #include "promql.h"
 #include "status.h"
@@ -28,6 +29,7 @@ struct api {
 	selfmetrics *sm;
 	route_limits limits;
 	char *resources_json; /* the APIResourceList, built once */
+	cache *cache;
 };
 
 /* ---- host services for adapters ---- */
@@ -191,10 +193,12 @@ api *api_new(const config *cfg, adapter *ad, prom_client *prom, selfmetrics *sm)
 	a->limits.supported_kinds = a->desc->kinds(adapter_state(ad)) &
 				    ((UINT64_C(1) << SMI_KIND_COUNT_V1) - 1);
 	a->resources_json = build_resource_list(a->limits.supported_kinds);
-	if (!a->resources_json) {
-		free(a);
+	a->cache = cache_new(cfg->cache.max_entries);
+	if (!a->resources_json || !a->cache) {
+		api_free(a);
 		return NULL;
 	}
+	selfmetrics_set_cache(sm, a->cache);
 	return a;
 }
 
@@ -203,6 +207,7 @@ void api_free(api *a)
 	if (!a)
 		return;
 	free(a->resources_json);
+	cache_free(a->cache);
 	free(a);
 }
 
@@ -334,6 +339,44 @@ out:
 	}
 }
 
+static double monotonic_seconds(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* How long an answer for `window_seconds` may be reused. */
+static double cache_ttl(const api *a, uint32_t window_seconds)
+{
+	if (a->cfg->cache.ttl_ms >= 0)
+		return (double)a->cfg->cache.ttl_ms / 1000.0;
+	double ttl = window_seconds / 15.0; /* 2 s for the default 30 s */
+	return ttl < 1 ? 1 : (ttl > 30 ? 30 : ttl);
+}
+
+/* Identical questions share one answer: the cache key is the normalised
+ * request, so `t=60s` and `t=1m` are the same entry. */
+static void answer_metrics_cached(api *a, const route *r, api_response *out)
+{
+	const smi_request *req = &r->request;
+	char key[700];
+	snprintf(key, sizeof key, "%d|%d|%s|%s|%u", (int)req->kind, (int)req->scope,
+		 req->namespace_name ? req->namespace_name : "", req->name ? req->name : "",
+		 req->window_seconds);
+	cache_answer hit;
+	cache_flight *flight;
+	cache_outcome outcome = cache_begin(a->cache, key, monotonic_seconds(), &hit, &flight);
+	if (outcome != CACHE_LEADER) {
+		set_body(out, hit.code, "application/json", hit.body);
+		out->body_len = hit.body_len;
+		return;
+	}
+	answer_metrics(a, r, out);
+	cache_complete(a->cache, flight, out->code, out->body ? out->body : "", out->body_len,
+		       monotonic_seconds(), cache_ttl(a, req->window_seconds));
+}
+
 static char *version_json(void)
 {
 	return dump(json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "major", "0", "minor", "1",
@@ -392,7 +435,7 @@ void api_handle(api *a, const route *r, const char *accept, api_response *out)
 		break;
 	case ROUTE_METRICS:
 		out->route = metrics_route(r);
-		answer_metrics(a, r, out);
+		answer_metrics_cached(a, r, out);
 		break;
 	default:
 		status_response(out, 404, "NotFound", "the server could not find the requested resource", NULL);

@@ -1048,6 +1048,21 @@ static bool check_adapter(const reporter *rep, const config_node *root,
 	return check_options(rep, &sec, cfg) && check_queries(rep, &sec, cfg);
 }
 
+static bool check_cache(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"ttl", "maxEntries", NULL};
+	section sec;
+	int64_t ttl_ns, max_entries;
+
+	if (!section_open(rep, root, "cache", keys, &sec) ||
+	    !read_duration(rep, &sec, "ttl", -1, 0, 3600 * NS_PER_S, NS_PER_MS, &ttl_ns) ||
+	    !read_int(rep, &sec, "maxEntries", 4096, 0, 1000000, &max_entries))
+		return false;
+	cfg->cache.ttl_ms = ttl_ns < 0 ? -1 : ttl_ns / NS_PER_MS;
+	cfg->cache.max_entries = (uint32_t)max_entries;
+	return true;
+}
+
 static bool check_log(const reporter *rep, const config_node *root, config *cfg)
 {
 	static const char *const keys[] = {"level", NULL};
@@ -1071,7 +1086,7 @@ static bool check_log(const reporter *rep, const config_node *root, config *cfg)
 config *config_load(const char *path, const char *default_adapters_dir, char *err, size_t err_size)
 {
 	static const char *const sections[] = {"server", "auth",    "admin", "prometheus",
-					       "window", "adapter", "log",   NULL};
+					       "window", "adapter", "cache", "log", NULL};
 	const reporter rep = {.file = path, .err = err, .err_size = err_size};
 	config *cfg = calloc(1, sizeof *cfg);
 	bool ok = false;
@@ -1092,7 +1107,7 @@ config *config_load(const char *path, const char *default_adapters_dir, char *er
 	     check_admin(&rep, cfg->root, cfg) && check_prometheus(&rep, cfg->root, cfg) &&
 	     check_window(&rep, cfg->root, cfg) &&
 	     check_adapter(&rep, cfg->root, default_adapters_dir, cfg) &&
-	     check_log(&rep, cfg->root, cfg);
+	     check_cache(&rep, cfg->root, cfg) && check_log(&rep, cfg->root, cfg);
 out:
 	if (!ok) {
 		config_free(cfg);

@@ -51,6 +51,11 @@ typedef struct config {
 	} adapter;
 
 	struct {
+		int64_t ttl_ms;	     /* answer lifetime; -1 = auto (window / 15, 1s..30s) */
+		uint32_t max_entries; /* default 4096; 0 disables caching and sharing */
+	} cache;
+
+	struct {
 		char *level; /* error|warn|info|debug, default info */
 	} log;
 

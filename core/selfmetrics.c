@@ -31,6 +31,7 @@ struct selfmetrics {
 	unsigned long long queries[4];
 	histogram query_latency;
 	int last_query_ok; /* -1 unknown, 0 failed, 1 ok */
+	cache *cache;	   /* borrowed */
 };
 
 selfmetrics *selfmetrics_new(const char *version, const char *adapter_name)
@@ -69,6 +70,13 @@ static void observe(histogram *h, double seconds)
 		h->buckets[i]++;
 	h->count++;
 	h->sum += seconds;
+}
+
+void selfmetrics_set_cache(selfmetrics *m, cache *c)
+{
+	pthread_mutex_lock(&m->lock);
+	m->cache = c;
+	pthread_mutex_unlock(&m->lock);
 }
 
 void selfmetrics_api_request(selfmetrics *m, sm_route route, int code, double seconds)
@@ -186,6 +194,20 @@ char *selfmetrics_render(selfmetrics *m)
 	put(&o, "# HELP smi_metrics_prometheus_up Whether the last Prometheus query succeeded (-1 before the first).\n"
 		"# TYPE smi_metrics_prometheus_up gauge\n"
 		"smi_metrics_prometheus_up %d\n", m->last_query_ok);
+	if (m->cache) {
+		cache_stats cs;
+		cache_get_stats(m->cache, &cs);
+		put(&o, "# HELP smi_metrics_cache_requests_total Metrics requests by cache outcome: hit (stored answer), "
+			"miss (asked Prometheus), shared (waited for an identical request in flight).\n"
+			"# TYPE smi_metrics_cache_requests_total counter\n"
+			"smi_metrics_cache_requests_total{outcome=\"hit\"} %llu\n"
+			"smi_metrics_cache_requests_total{outcome=\"miss\"} %llu\n"
+			"smi_metrics_cache_requests_total{outcome=\"shared\"} %llu\n"
+			"# HELP smi_metrics_cache_entries Answers held in the cache.\n"
+			"# TYPE smi_metrics_cache_entries gauge\n"
+			"smi_metrics_cache_entries %zu\n",
+		    cs.hits, cs.misses, cs.shared, cs.entries);
+	}
 	pthread_mutex_unlock(&m->lock);
 	if (o.failed) {
 		free(o.data);

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "cache.h"
 #include "prom.h"
 
 typedef struct selfmetrics selfmetrics; /* thread-safe */
@@ -21,6 +22,9 @@ void selfmetrics_free(selfmetrics *m);
 
 void selfmetrics_api_request(selfmetrics *m, sm_route route, int code, double seconds);
 void selfmetrics_prom_query(selfmetrics *m, prom_outcome outcome, double seconds);
+
+/* Exposes the answer cache's counters too (borrowed; may stay unset). */
+void selfmetrics_set_cache(selfmetrics *m, cache *c);
 
 /* Prometheus text exposition (malloc'd, caller frees). */
 char *selfmetrics_render(selfmetrics *m);

@@ -3,6 +3,7 @@ smi-metrics (TLS, front-proxy cert) -> real Prometheus scraping the
 simulator.  Expected numbers come from the simulator's declared rates and
 latency weights and from direct PromQL at the answer's timestamp, never from
 smi-metrics itself."""
+import time
 import unittest
 
 from smi import (PREFIX, count_tolerance, edges_where, failure_rate, get_json, metrics_of,
@@ -47,6 +48,7 @@ class LinkerdApi(unittest.TestCase):
             if all(abs(got[k] - round(want[k], 3)) < 2e-3 for k in want):
                 return doc
             last = (got, want)
+            time.sleep(2.5)  # let the cached answer (TTL 2 s for a 30 s window) expire
         self.fail(f"{path}: smi-metrics {last[0]} != direct PromQL {last[1]}")
 
     def test_deployment_web_matches_direct_promql(self):

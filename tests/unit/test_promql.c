@@ -4,6 +4,8 @@
 #include "promql.h"
 
 #include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,7 +61,11 @@ static void expect_error(const char *tmpl, const smi_query_spec *spec, const smi
 {
 	err[0] = '\0';
 	char *out = promql_render(tmpl, spec, req, err, sizeof err);
-	ck_assert_msg(out == NULL, "\"%s\" rendered as \"%s\"", tmpl, out ? out : "");
+	char shown[512];
+	snprintf(shown, sizeof shown, "%s", out ? out : "");
+	bool rendered = out != NULL;
+	free(out); /* before asserting, so that a failure leaks nothing */
+	ck_assert_msg(!rendered, "\"%s\" rendered as \"%s\"", tmpl, shown);
 	ck_assert_msg(err[0] != '\0', "no message for \"%s\"", tmpl);
 	if (fragment)
 		ck_assert_msg(strstr(err, fragment) != NULL, "message \"%s\" lacks \"%s\"", err,
