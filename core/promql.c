@@ -139,8 +139,11 @@ static bool emit_group_by(strbuf *sb, const smi_side_labels *side,
 		fail(err, err_size, "side labels are missing or not valid label names");
 		return false;
 	}
+	if (req->kind != SMI_KIND_NAMESPACE && !promql_valid_label_name(side->namespace_label)) {
+		fail(err, err_size, "side labels are missing or not valid label names");
+		return false;
+	}
 	bool with_ns = req->kind != SMI_KIND_NAMESPACE &&
-		       promql_valid_label_name(side->namespace_label) &&
 		       strcmp(side->namespace_label, side->name_label) != 0;
 	if (with_ns) {
 		sb_puts(sb, side->namespace_label);

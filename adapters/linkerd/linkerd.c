@@ -146,8 +146,8 @@ static smi_status linkerd_identify(void *state, const smi_request *req, uint32_t
 			id->outcome = SMI_OUTCOME_FAILURE;
 	}
 	if (req->scope != SMI_SCOPE_EDGES) {
-		if (!src_name)
-			return SMI_OK;
+		if (!src_name || (!ns_kind && !src_ns))
+			return SMI_OK; /* not attributable to a resource */
 		id->feeds = SMI_FEEDS_RESOURCE;
 		id->self_namespace = src_ns;
 		id->self_name = src_name;
@@ -155,7 +155,7 @@ static smi_status linkerd_identify(void *state, const smi_request *req, uint32_t
 	}
 	const char *dst_ns = ns_kind ? NULL : h->label(h->ctx, series, peer.namespace_label);
 	const char *dst_name = h->label(h->ctx, series, peer.name_label);
-	if (!src_name || !dst_name)
+	if (!src_name || !dst_name || (!ns_kind && (!src_ns || !dst_ns)))
 		return SMI_OK;
 	/* A series can be both: the resource calling itself. */
 	if (is_request(req, src_ns, src_name)) {

@@ -15,7 +15,7 @@
 
 const smi_adapter_descriptor *smi_adapter_descriptor_v1(void);
 
-#define PREFIX "/apis/metrics.smi-spec.io/v1alpha1"
+#define PREFIX    "/apis/metrics.smi-spec.io/v1alpha1"
 #define EVAL_UNIX 1700000000 /* 2023-11-14T22:13:20Z */
 #define EVAL_TEXT "2023-11-14T22:13:20Z"
 
@@ -38,12 +38,12 @@ static smi_status host_option(void *ctx, const char *key, smi_option_type type, 
 }
 
 static const smi_host host = {
-	.struct_size = sizeof(smi_host),
-	.abi_major = SMI_ADAPTER_ABI_MAJOR,
-	.abi_minor = SMI_ADAPTER_ABI_MINOR,
-	.log = host_log,
-	.option = host_option,
-	.label = assemble_series_label,
+    .struct_size = sizeof(smi_host),
+    .abi_major = SMI_ADAPTER_ABI_MAJOR,
+    .abi_minor = SMI_ADAPTER_ABI_MINOR,
+    .log = host_log,
+    .option = host_option,
+    .label = assemble_series_label,
 };
 
 static const smi_adapter_descriptor *desc;
@@ -109,14 +109,13 @@ static void add_series(int q, double value, ...)
 /* The reference's Linkerd histogram (mesh-telemetry.md 1.2), cumulative
  * increases per le, completed up to 50000 and +Inf; bounds printed as
  * Prometheus 3 prints them. */
-static const char *const linkerd_le[] = {"1.0", "2.0", "3.0", "4.0", "5.0", "10.0", "20.0",
-					 "30.0", "40.0", "50.0", "100.0", "200.0", "300.0",
-					 "400.0", "500.0", "1000.0", "2000.0", "3000.0", "4000.0",
-					 "5000.0", "10000.0", "20000.0", "30000.0", "40000.0",
-					 "50000.0", "+Inf"};
-static const double worked_counts[26] = {120, 410, 630, 760, 840, 955, 990, 995, 998, 1000,
-					 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
-					 1000, 1000, 1000, 1000, 1000, 1000, 1000};
+static const char *const linkerd_le[] = {
+    "1.0",    "2.0",    "3.0",     "4.0",     "5.0",     "10.0",    "20.0",    "30.0",   "40.0",
+    "50.0",   "100.0",  "200.0",   "300.0",   "400.0",   "500.0",   "1000.0",  "2000.0", "3000.0",
+    "4000.0", "5000.0", "10000.0", "20000.0", "30000.0", "40000.0", "50000.0", "+Inf"};
+static const double worked_counts[26] = {120,  410,  630,  760,  840,  955,  990,  995,  998,
+                                         1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000,
+                                         1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000};
 
 /* Adds the worked histogram for one resource: label pairs before and after
  * `le` in name order are given separately. */
@@ -124,16 +123,16 @@ static void add_worked_histogram(int q, const char *deployment, const char *ns)
 {
 	for (int i = 0; i < 26; i++)
 		add_series(q, worked_counts[i], "deployment", deployment, "le", linkerd_le[i],
-			   "namespace", ns, NULL);
+		           "namespace", ns, NULL);
 }
 
 static void route_for(const char *path, const char *t)
 {
 	route_limits limits = {
-		.window_default_seconds = 30,
-		.window_min_seconds = 10,
-		.window_max_seconds = 3600,
-		.supported_kinds = desc->kinds(state),
+	    .window_default_seconds = 30,
+	    .window_min_seconds = 10,
+	    .window_max_seconds = 3600,
+	    .supported_kinds = desc->kinds(state),
 	};
 	route_param p = {"t", t};
 	router_route("GET", path, &p, t ? 1 : 0, &limits, &rt);
@@ -148,12 +147,12 @@ static void route_for(const char *path, const char *t)
 static json_t *assemble(int64_t eval)
 {
 	assemble_input in = {
-		.route = &rt,
-		.adapter = desc,
-		.adapter_state = state,
-		.plan = &plan,
-		.results = results,
-		.eval_unix_seconds = eval,
+	    .route = &rt,
+	    .adapter = desc,
+	    .adapter_state = state,
+	    .plan = &plan,
+	    .results = results,
+	    .eval_unix_seconds = eval,
 	};
 	err[0] = '\0';
 	body = assemble_json(&in, err, sizeof err);
@@ -176,7 +175,8 @@ static void assert_keys(const json_t *obj, ...)
 	for (;;) {
 		const char *want = va_arg(ap, const char *);
 		if (!want) {
-			ck_assert_msg(it == NULL, "unexpected key \"%s\"", json_object_iter_key(it));
+			ck_assert_msg(it == NULL, "unexpected key \"%s\"",
+			              json_object_iter_key(it));
 			break;
 		}
 		ck_assert_msg(it != NULL, "missing key \"%s\"", want);
@@ -213,11 +213,11 @@ static void assert_ref(const json_t *ref, const char *kind, const char *ns, cons
 
 /* The five metrics in order, unit only on latencies, values as given. */
 static void assert_metrics(const json_t *tm, const char *p99, const char *p90, const char *p50,
-			   const char *success, const char *failure)
+                           const char *success, const char *failure)
 {
 	static const char *const names[5] = {"p99_response_latency", "p90_response_latency",
-					      "p50_response_latency", "success_count",
-					      "failure_count"};
+	                                     "p50_response_latency", "success_count",
+	                                     "failure_count"};
 	const char *values[5] = {p99, p90, p50, success, failure};
 	json_t *metrics = json_object_get(tm, "metrics");
 	ck_assert(json_is_array(metrics));
@@ -231,18 +231,19 @@ static void assert_metrics(const json_t *tm, const char *p99, const char *p90, c
 			assert_keys(m, "name", "value", NULL);
 		}
 		ck_assert_str_eq(str_at(m, "name"), names[i]);
-		ck_assert_msg(strcmp(str_at(m, "value"), values[i]) == 0, "%s: \"%s\", expected \"%s\"",
-			      names[i], str_at(m, "value"), values[i]);
+		ck_assert_msg(strcmp(str_at(m, "value"), values[i]) == 0,
+		              "%s: \"%s\", expected \"%s\"", names[i], str_at(m, "value"),
+		              values[i]);
 	}
 }
 
 /* One TrafficMetrics: shape, metadata, resource and edge. */
 static void assert_traffic_metrics(const json_t *tm, const char *kind, const char *ns,
-				   const char *name, const char *self_link, const char *window,
-				   const char *timestamp)
+                                   const char *name, const char *self_link, const char *window,
+                                   const char *timestamp)
 {
 	assert_keys(tm, "kind", "apiVersion", "metadata", "timestamp", "window", "resource", "edge",
-		    "metrics", NULL);
+	            "metrics", NULL);
 	ck_assert_str_eq(str_at(tm, "kind"), "TrafficMetrics");
 	ck_assert_str_eq(str_at(tm, "apiVersion"), "metrics.smi-spec.io/v1alpha1");
 	json_t *md = json_object_get(tm, "metadata");
@@ -268,8 +269,8 @@ static void assert_no_edge(const json_t *tm)
 	ck_assert(json_is_null(json_object_get(edge, "resource")));
 }
 
-static void assert_edge(const json_t *tm, const char *direction, const char *kind,
-			const char *ns, const char *name)
+static void assert_edge(const json_t *tm, const char *direction, const char *kind, const char *ns,
+                        const char *name)
 {
 	json_t *edge = json_object_get(tm, "edge");
 	assert_keys(edge, "direction", "resource", NULL);
@@ -297,33 +298,34 @@ START_TEST(test_object_worked_example)
 {
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", "1m");
 	add_series(0, 108.0, "classification", "success", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 1188.4, "classification", "failure", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_worked_histogram(1, "web", "emojivoto");
 	json_t *tm = assemble(EVAL_UNIX);
 
 	assert_traffic_metrics(tm, "Deployment", "emojivoto", "web",
-			       PREFIX "/namespaces/emojivoto/deployments/web", "1m0s", EVAL_TEXT);
+	                       PREFIX "/namespaces/emojivoto/deployments/web", "1m0s", EVAL_TEXT);
 	assert_no_edge(tm);
 	/* p99: rank 990 -> le=20 exactly; p90: 5 + 5 * 60/115 = 7.6087;
 	 * p50: 2 + 1 * 90/220 = 2.4091. */
 	assert_metrics(tm, "20", "7609m", "2409m", "108", "1188400m");
 
 	/* The exact bytes: compact, keys in the order of the reference. */
-	ck_assert_str_eq(body,
-			 "{\"kind\":\"TrafficMetrics\",\"apiVersion\":\"metrics.smi-spec.io/v1alpha1\","
-			 "\"metadata\":{\"name\":\"web\",\"namespace\":\"emojivoto\",\"selfLink\":"
-			 "\"/apis/metrics.smi-spec.io/v1alpha1/namespaces/emojivoto/deployments/web\","
-			 "\"creationTimestamp\":\"2023-11-14T22:13:20Z\"},"
-			 "\"timestamp\":\"2023-11-14T22:13:20Z\",\"window\":\"1m0s\","
-			 "\"resource\":{\"kind\":\"Deployment\",\"namespace\":\"emojivoto\",\"name\":\"web\"},"
-			 "\"edge\":{\"direction\":\"from\",\"resource\":null},"
-			 "\"metrics\":[{\"name\":\"p99_response_latency\",\"unit\":\"ms\",\"value\":\"20\"},"
-			 "{\"name\":\"p90_response_latency\",\"unit\":\"ms\",\"value\":\"7609m\"},"
-			 "{\"name\":\"p50_response_latency\",\"unit\":\"ms\",\"value\":\"2409m\"},"
-			 "{\"name\":\"success_count\",\"value\":\"108\"},"
-			 "{\"name\":\"failure_count\",\"value\":\"1188400m\"}]}");
+	ck_assert_str_eq(
+	    body,
+	    "{\"kind\":\"TrafficMetrics\",\"apiVersion\":\"metrics.smi-spec.io/v1alpha1\","
+	    "\"metadata\":{\"name\":\"web\",\"namespace\":\"emojivoto\",\"selfLink\":"
+	    "\"/apis/metrics.smi-spec.io/v1alpha1/namespaces/emojivoto/deployments/web\","
+	    "\"creationTimestamp\":\"2023-11-14T22:13:20Z\"},"
+	    "\"timestamp\":\"2023-11-14T22:13:20Z\",\"window\":\"1m0s\","
+	    "\"resource\":{\"kind\":\"Deployment\",\"namespace\":\"emojivoto\",\"name\":\"web\"},"
+	    "\"edge\":{\"direction\":\"from\",\"resource\":null},"
+	    "\"metrics\":[{\"name\":\"p99_response_latency\",\"unit\":\"ms\",\"value\":\"20\"},"
+	    "{\"name\":\"p90_response_latency\",\"unit\":\"ms\",\"value\":\"7609m\"},"
+	    "{\"name\":\"p50_response_latency\",\"unit\":\"ms\",\"value\":\"2409m\"},"
+	    "{\"name\":\"success_count\",\"value\":\"108\"},"
+	    "{\"name\":\"failure_count\",\"value\":\"1188400m\"}]}");
 }
 END_TEST
 
@@ -333,7 +335,7 @@ START_TEST(test_object_no_series)
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	json_t *tm = assemble(EVAL_UNIX);
 	assert_traffic_metrics(tm, "Deployment", "emojivoto", "web",
-			       PREFIX "/namespaces/emojivoto/deployments/web", "30s", EVAL_TEXT);
+	                       PREFIX "/namespaces/emojivoto/deployments/web", "30s", EVAL_TEXT);
 	assert_no_edge(tm);
 	assert_metrics(tm, "0", "0", "0", "0", "0");
 }
@@ -344,10 +346,10 @@ START_TEST(test_object_idle_histogram)
 	/* Buckets that matched but did not move: NaN quantiles become 0. */
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	add_series(0, 0.0, "classification", "success", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	for (int i = 0; i < 26; i++)
-		add_series(1, 0.0, "deployment", "web", "le", linkerd_le[i], "namespace", "emojivoto",
-			   NULL);
+		add_series(1, 0.0, "deployment", "web", "le", linkerd_le[i], "namespace",
+		           "emojivoto", NULL);
 	json_t *tm = assemble(EVAL_UNIX);
 	assert_metrics(tm, "0", "0", "0", "0", "0");
 	ck_assert_ptr_null(strstr(body, "NaN"));
@@ -359,13 +361,13 @@ START_TEST(test_nan_ignored)
 {
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	add_series(0, NAN, "classification", "success", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 5.0, "classification", "success", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, INFINITY, "classification", "failure", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 2.0, "classification", "failure", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_worked_histogram(1, "web", "emojivoto");
 	add_series(1, NAN, "deployment", "web", "le", "7.0", "namespace", "emojivoto", NULL);
 	json_t *tm = assemble(EVAL_UNIX);
@@ -379,15 +381,15 @@ START_TEST(test_object_other_namespace_not_counted)
 	/* A same-named workload elsewhere never feeds the object. */
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	add_series(0, 1000.0, "classification", "success", "deployment", "web", "namespace",
-		   "other", NULL);
+	           "other", NULL);
 	add_series(0, 3.0, "classification", "success", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 7.0, "classification", "success", "deployment", "webx", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_worked_histogram(1, "web", "other");
 	json_t *tm = assemble(EVAL_UNIX);
 	assert_traffic_metrics(tm, "Deployment", "emojivoto", "web",
-			       PREFIX "/namespaces/emojivoto/deployments/web", "30s", EVAL_TEXT);
+	                       PREFIX "/namespaces/emojivoto/deployments/web", "30s", EVAL_TEXT);
 	assert_metrics(tm, "0", "0", "0", "3", "0");
 }
 END_TEST
@@ -399,12 +401,29 @@ typedef struct quantity_case {
 
 /* Reference section 3.4 (rounded to the nearest thousandth, see quantity.h). */
 static const quantity_case quantity_cases[] = {
-	{0, "0"},	   {0.0004, "0"},      {0.0016, "2m"},	     {0.05, "50m"},
-	{0.5, "500m"},	   {1, "1"},	       {10.123456, "10123m"}, {28.58, "28580m"},
-	{100, "100"},	   {120, "120"},       {296.875, "296875m"}, {999.999, "999999m"},
-	{1000, "1k"},	   {1234.5, "1234500m"}, {1500, "1500"},     {12000, "12k"},
-	{250000, "250k"},  {2500000, "2500k"}, {1e6, "1M"},	     {1e9, "1G"},
-	{108.0, "108"},	   {1188.4, "1188400m"}, {45.000000001, "45"},
+    {0, "0"},
+    {0.0004, "0"},
+    {0.0016, "2m"},
+    {0.05, "50m"},
+    {0.5, "500m"},
+    {1, "1"},
+    {10.123456, "10123m"},
+    {28.58, "28580m"},
+    {100, "100"},
+    {120, "120"},
+    {296.875, "296875m"},
+    {999.999, "999999m"},
+    {1000, "1k"},
+    {1234.5, "1234500m"},
+    {1500, "1500"},
+    {12000, "12k"},
+    {250000, "250k"},
+    {2500000, "2500k"},
+    {1e6, "1M"},
+    {1e9, "1G"},
+    {108.0, "108"},
+    {1188.4, "1188400m"},
+    {45.000000001, "45"},
 };
 
 START_TEST(test_quantities)
@@ -412,11 +431,11 @@ START_TEST(test_quantities)
 	const quantity_case *c = &quantity_cases[_i];
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	add_series(0, c->value, "classification", "success", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	json_t *tm = assemble(EVAL_UNIX);
 	json_t *success = json_array_get(json_object_get(tm, "metrics"), 3);
-	ck_assert_msg(strcmp(str_at(success, "value"), c->text) == 0, "%.9g: \"%s\", expected \"%s\"",
-		      c->value, str_at(success, "value"), c->text);
+	ck_assert_msg(strcmp(str_at(success, "value"), c->text) == 0,
+	              "%.9g: \"%s\", expected \"%s\"", c->value, str_at(success, "value"), c->text);
 }
 END_TEST
 
@@ -426,8 +445,8 @@ typedef struct window_case {
 } window_case;
 
 static const window_case window_cases[] = {
-	{NULL, "30s"}, {"60s", "1m0s"}, {"1m", "1m0s"}, {"90s", "1m30s"},
-	{"1.5m", "1m30s"}, {"5m", "5m0s"}, {"1h", "1h0m0s"}, {"10s", "10s"},
+    {NULL, "30s"},     {"60s", "1m0s"}, {"1m", "1m0s"},   {"90s", "1m30s"},
+    {"1.5m", "1m30s"}, {"5m", "5m0s"},  {"1h", "1h0m0s"}, {"10s", "10s"},
 };
 
 START_TEST(test_windows)
@@ -445,17 +464,17 @@ START_TEST(test_timestamps)
 		int64_t unix_seconds;
 		const char *text;
 	} cases[] = {
-		{0, "1970-01-01T00:00:00Z"},
-		{1234567890, "2009-02-13T23:31:30Z"},
-		{EVAL_UNIX, EVAL_TEXT},
-		{951782400, "2000-02-29T00:00:00Z"},
+	    {0, "1970-01-01T00:00:00Z"},
+	    {1234567890, "2009-02-13T23:31:30Z"},
+	    {EVAL_UNIX, EVAL_TEXT},
+	    {951782400, "2000-02-29T00:00:00Z"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 		json_t *tm = assemble(cases[i].unix_seconds);
 		ck_assert_str_eq(str_at(tm, "timestamp"), cases[i].text);
 		ck_assert_str_eq(str_at(json_object_get(tm, "metadata"), "creationTimestamp"),
-				 cases[i].text);
+		                 cases[i].text);
 		json_decref(doc);
 		free(body);
 		doc = NULL;
@@ -469,12 +488,12 @@ START_TEST(test_latency_scale)
 	/* An adapter whose histogram is in seconds asks for * 1000. */
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	plan.queries[1].latency_to_ms = 1000.0;
-	static const char *const seconds_le[] = {"0.001", "0.002", "0.003", "0.004", "0.005",
-						 "0.01", "0.02", "+Inf"};
+	static const char *const seconds_le[] = {"0.001", "0.002", "0.003", "0.004",
+	                                         "0.005", "0.01",  "0.02",  "+Inf"};
 	static const double counts[] = {120, 410, 630, 760, 840, 955, 990, 1000};
 	for (int i = 0; i < 8; i++)
 		add_series(1, counts[i], "deployment", "web", "le", seconds_le[i], "namespace",
-			   "emojivoto", NULL);
+		           "emojivoto", NULL);
 	json_t *tm = assemble(EVAL_UNIX);
 	/* p99: rank 990 -> le=0.02 -> 20 ms. */
 	assert_metrics(tm, "20", "7609m", "2409m", "0", "0");
@@ -500,7 +519,7 @@ START_TEST(test_namespace_object)
 	add_series(0, 0.5, "classification", "failure", "namespace", "emojivoto", NULL);
 	json_t *tm = assemble(EVAL_UNIX);
 	assert_traffic_metrics(tm, "Namespace", NULL, "emojivoto", PREFIX "/namespaces/emojivoto",
-			       "30s", EVAL_TEXT);
+	                       "30s", EVAL_TEXT);
 	assert_no_edge(tm);
 	assert_metrics(tm, "0", "0", "0", "12", "500m");
 }
@@ -512,13 +531,13 @@ START_TEST(test_namespace_list_sorted)
 {
 	route_for(PREFIX "/namespaces/emojivoto/deployments", NULL);
 	add_series(0, 3.0, "classification", "success", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 1.0, "classification", "success", "deployment", "emoji", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 2.0, "classification", "failure", "deployment", "voting", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 4.0, "classification", "failure", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_worked_histogram(1, "voting", "emojivoto");
 	json_t *list = assemble(EVAL_UNIX);
 
@@ -528,8 +547,10 @@ START_TEST(test_namespace_list_sorted)
 	for (size_t i = 0; i < 3; i++) {
 		json_t *tm = json_array_get(items, i);
 		char link[256];
-		snprintf(link, sizeof link, PREFIX "/namespaces/emojivoto/deployments/%s", names[i]);
-		assert_traffic_metrics(tm, "Deployment", "emojivoto", names[i], link, "30s", EVAL_TEXT);
+		snprintf(link, sizeof link, PREFIX "/namespaces/emojivoto/deployments/%s",
+		         names[i]);
+		assert_traffic_metrics(tm, "Deployment", "emojivoto", names[i], link, "30s",
+		                       EVAL_TEXT);
 		assert_no_edge(tm);
 	}
 	assert_metrics(json_array_get(items, 0), "0", "0", "0", "1", "0");
@@ -545,24 +566,24 @@ START_TEST(test_cluster_list_sorted)
 	add_series(0, 2.0, "classification", "success", "deployment", "z", "namespace", "a", NULL);
 	add_series(0, 3.0, "classification", "success", "deployment", "b", "namespace", "a", NULL);
 	add_series(0, 4.0, "classification", "success", "deployment", "web", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 5.0, "classification", "success", "deployment", "web", "namespace", "other",
-		   NULL);
+	           NULL);
 	json_t *list = assemble(EVAL_UNIX);
 
 	json_t *items = list_items(list, PREFIX "/deployments", 5);
 	assert_ref(json_object_get(list, "resource"), "Deployment", NULL, NULL);
 	static const char *const expect[5][3] = {
-		{"a", "b", "3"}, {"a", "z", "2"}, {"b", "a", "1"}, {"emojivoto", "web", "4"},
-		{"other", "web", "5"},
+	    {"a", "b", "3"},           {"a", "z", "2"},       {"b", "a", "1"},
+	    {"emojivoto", "web", "4"}, {"other", "web", "5"},
 	};
 	for (size_t i = 0; i < 5; i++) {
 		json_t *tm = json_array_get(items, i);
 		char link[256];
 		snprintf(link, sizeof link, PREFIX "/namespaces/%s/deployments/%s", expect[i][0],
-			 expect[i][1]);
+		         expect[i][1]);
 		assert_traffic_metrics(tm, "Deployment", expect[i][0], expect[i][1], link, "30s",
-				       EVAL_TEXT);
+		                       EVAL_TEXT);
 		assert_metrics(tm, "0", "0", "0", expect[i][2], "0");
 	}
 }
@@ -609,9 +630,9 @@ START_TEST(test_namespaces_list)
 	json_t *list = assemble(EVAL_UNIX);
 	json_t *items = list_items(list, PREFIX "/namespaces", 2);
 	assert_traffic_metrics(json_array_get(items, 0), "Namespace", NULL, "emojivoto",
-			       PREFIX "/namespaces/emojivoto", "30s", EVAL_TEXT);
+	                       PREFIX "/namespaces/emojivoto", "30s", EVAL_TEXT);
 	assert_traffic_metrics(json_array_get(items, 1), "Namespace", NULL, "linkerd",
-			       PREFIX "/namespaces/linkerd", "30s", EVAL_TEXT);
+	                       PREFIX "/namespaces/linkerd", "30s", EVAL_TEXT);
 	assert_metrics(json_array_get(items, 1), "0", "0", "0", "2", "0");
 }
 END_TEST
@@ -620,13 +641,14 @@ START_TEST(test_list_drops_invalid_names)
 {
 	route_for(PREFIX "/namespaces/emojivoto/deployments", NULL);
 	add_series(0, 1.0, "classification", "success", "deployment", "Bad\"}", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 1.0, "classification", "success", "deployment", "ok", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 1.0, "classification", "success", "namespace", "emojivoto", NULL);
 	json_t *list = assemble(EVAL_UNIX);
 	json_t *items = list_items(list, PREFIX "/namespaces/emojivoto/deployments", 1);
-	ck_assert_str_eq(str_at(json_object_get(json_array_get(items, 0), "metadata"), "name"), "ok");
+	ck_assert_str_eq(str_at(json_object_get(json_array_get(items, 0), "metadata"), "name"),
+	                 "ok");
 }
 END_TEST
 
@@ -634,14 +656,15 @@ END_TEST
 
 /* An edge series of deployments: caller (namespace, deployment) to callee. */
 static void add_edge(int q, double value, const char *classification_or_le, const char *src_ns,
-		     const char *src, const char *dst_ns, const char *dst)
+                     const char *src, const char *dst_ns, const char *dst)
 {
 	if (q == 0)
 		add_series(0, value, "classification", classification_or_le, "deployment", src,
-			   "dst_deployment", dst, "dst_namespace", dst_ns, "namespace", src_ns, NULL);
+		           "dst_deployment", dst, "dst_namespace", dst_ns, "namespace", src_ns,
+		           NULL);
 	else
-		add_series(1, value, "deployment", src, "dst_deployment", dst, "dst_namespace", dst_ns,
-			   "le", classification_or_le, "namespace", src_ns, NULL);
+		add_series(1, value, "deployment", src, "dst_deployment", dst, "dst_namespace",
+		           dst_ns, "le", classification_or_le, "namespace", src_ns, NULL);
 }
 
 START_TEST(test_edges)
@@ -659,7 +682,8 @@ START_TEST(test_edges)
 	add_edge(0, 99.0, "success", "other", "web", "other", "emoji");
 	/* to-emoji latency */
 	for (int i = 0; i < 26; i++)
-		add_edge(1, worked_counts[i], linkerd_le[i], "emojivoto", "web", "emojivoto", "emoji");
+		add_edge(1, worked_counts[i], linkerd_le[i], "emojivoto", "web", "emojivoto",
+		         "emoji");
 	json_t *list = assemble(EVAL_UNIX);
 
 	const char *link = PREFIX "/namespaces/emojivoto/deployments/web/edges";
@@ -670,15 +694,14 @@ START_TEST(test_edges)
 	static const struct {
 		const char *direction, *ns, *name;
 	} expect[5] = {
-		{"from", "emojivoto", "emoji"},
-		{"from", "emojivoto", "vote-bot"},
-		{"from", "load", "web"},
-		{"to", "backend", "voting"},
-		{"to", "emojivoto", "emoji"},
+	    {"from", "emojivoto", "emoji"}, {"from", "emojivoto", "vote-bot"},
+	    {"from", "load", "web"},        {"to", "backend", "voting"},
+	    {"to", "emojivoto", "emoji"},
 	};
 	for (size_t i = 0; i < 5; i++) {
 		json_t *tm = json_array_get(items, i);
-		assert_traffic_metrics(tm, "Deployment", "emojivoto", "web", link, "30s", EVAL_TEXT);
+		assert_traffic_metrics(tm, "Deployment", "emojivoto", "web", link, "30s",
+		                       EVAL_TEXT);
 		assert_edge(tm, expect[i].direction, "Deployment", expect[i].ns, expect[i].name);
 	}
 	/* Both directions of emoji are kept apart. */
@@ -710,15 +733,15 @@ START_TEST(test_namespace_edges)
 {
 	route_for(PREFIX "/namespaces/emojivoto/edges", "2m");
 	add_series(0, 4.0, "classification", "success", "dst_namespace", "backend", "namespace",
-		   "emojivoto", NULL);
+	           "emojivoto", NULL);
 	add_series(0, 6.0, "classification", "success", "dst_namespace", "emojivoto", "namespace",
-		   "load", NULL);
+	           "load", NULL);
 	json_t *list = assemble(EVAL_UNIX);
 	const char *link = PREFIX "/namespaces/emojivoto/edges";
 	json_t *items = list_items(list, link, 2);
 	assert_ref(json_object_get(list, "resource"), "Namespace", NULL, "emojivoto");
 	assert_traffic_metrics(json_array_get(items, 0), "Namespace", NULL, "emojivoto", link,
-			       "2m0s", EVAL_TEXT);
+	                       "2m0s", EVAL_TEXT);
 	assert_edge(json_array_get(items, 0), "from", "Namespace", NULL, "load");
 	assert_metrics(json_array_get(items, 0), "0", "0", "0", "6", "0");
 	assert_edge(json_array_get(items, 1), "to", "Namespace", NULL, "backend");
@@ -733,8 +756,8 @@ START_TEST(test_many_items)
 	static char names[300][16];
 	for (int i = 0; i < 300; i++) {
 		snprintf(names[i], sizeof names[i], "pod-%03d", 299 - i);
-		add_series(0, (double)(299 - i), "classification", "success", "namespace", "emojivoto",
-			   "pod", names[i], NULL);
+		add_series(0, (double)(299 - i), "classification", "success", "namespace",
+		           "emojivoto", "pod", names[i], NULL);
 		add_series(1, 1.0, "le", "+Inf", "namespace", "emojivoto", "pod", names[i], NULL);
 	}
 	json_t *list = assemble(EVAL_UNIX);

@@ -352,9 +352,9 @@ static const error_case error_cases[] = {
 		  "  tiemout: 5s\n",
 	 ":6: prometheus.tiemout: unknown key (known: url, timeout)"},
 	{REQUIRED "serverr: {}\n",
-	 ":4: serverr: unknown key (known: server, auth, admin, prometheus, window, adapter, log)"},
+	 ":4: serverr: unknown key (known: server, auth, admin, prometheus, window, adapter, cache, log)"},
 	{REQUIRED "\"bad\\nkey\": 1\n",
-	 ":4: bad?key: unknown key (known: server, auth, admin, prometheus, window, adapter, log)"},
+	 ":4: bad?key: unknown key (known: server, auth, admin, prometheus, window, adapter, cache, log)"},
 
 	/* required keys: the line is the parent mapping's */
 	{"server:\n"

@@ -36,13 +36,13 @@ static smi_status host_option(void *ctx, const char *key, smi_option_type type, 
 }
 
 static const smi_host host = {
-	.struct_size = sizeof(smi_host),
-	.abi_major = SMI_ADAPTER_ABI_MAJOR,
-	.abi_minor = SMI_ADAPTER_ABI_MINOR,
-	.ctx = NULL,
-	.log = host_log,
-	.option = host_option,
-	.label = assemble_series_label,
+    .struct_size = sizeof(smi_host),
+    .abi_major = SMI_ADAPTER_ABI_MAJOR,
+    .abi_minor = SMI_ADAPTER_ABI_MINOR,
+    .ctx = NULL,
+    .log = host_log,
+    .option = host_option,
+    .label = assemble_series_label,
 };
 
 static const smi_adapter_descriptor *desc;
@@ -66,12 +66,12 @@ static void teardown(void)
 static smi_request request(smi_kind kind, smi_scope scope, const char *ns, const char *name)
 {
 	smi_request r = {
-		.struct_size = sizeof r,
-		.kind = kind,
-		.scope = scope,
-		.namespace_name = ns,
-		.name = name,
-		.window_seconds = 30,
+	    .struct_size = sizeof r,
+	    .kind = kind,
+	    .scope = scope,
+	    .namespace_name = ns,
+	    .name = name,
+	    .window_seconds = 30,
 	};
 	return r;
 }
@@ -101,7 +101,7 @@ static char *render(const smi_request *req, uint32_t index)
 	ck_assert_uint_lt(index, plan.n_queries);
 	char err[256] = "";
 	char *out = promql_render(template_text(plan.queries[index].template_id),
-				  &plan.queries[index], req, err, sizeof err);
+	                          &plan.queries[index], req, err, sizeof err);
 	ck_assert_msg(out != NULL, "render failed: %s", err);
 	return out;
 }
@@ -142,7 +142,8 @@ START_TEST(test_descriptor)
 		ck_assert_ptr_nonnull(t->text);
 		ck_assert_ptr_nonnull(t->description);
 		char err[256] = "";
-		ck_assert_msg(promql_check_template(t->text, err, sizeof err), "%s: %s", t->id, err);
+		ck_assert_msg(promql_check_template(t->text, err, sizeof err), "%s: %s", t->id,
+		              err);
 		for (size_t j = 0; j < i; j++)
 			ck_assert_str_ne(t->id, d->templates[j].id);
 	}
@@ -156,12 +157,11 @@ END_TEST
 
 START_TEST(test_kinds)
 {
-	uint64_t expected = (UINT64_C(1) << SMI_KIND_NAMESPACE) | (UINT64_C(1) << SMI_KIND_POD) |
-			    (UINT64_C(1) << SMI_KIND_DEPLOYMENT) |
-			    (UINT64_C(1) << SMI_KIND_STATEFULSET) |
-			    (UINT64_C(1) << SMI_KIND_DAEMONSET) | (UINT64_C(1) << SMI_KIND_JOB) |
-			    (UINT64_C(1) << SMI_KIND_REPLICASET) |
-			    (UINT64_C(1) << SMI_KIND_REPLICATIONCONTROLLER);
+	uint64_t expected =
+	    (UINT64_C(1) << SMI_KIND_NAMESPACE) | (UINT64_C(1) << SMI_KIND_POD) |
+	    (UINT64_C(1) << SMI_KIND_DEPLOYMENT) | (UINT64_C(1) << SMI_KIND_STATEFULSET) |
+	    (UINT64_C(1) << SMI_KIND_DAEMONSET) | (UINT64_C(1) << SMI_KIND_JOB) |
+	    (UINT64_C(1) << SMI_KIND_REPLICASET) | (UINT64_C(1) << SMI_KIND_REPLICATIONCONTROLLER);
 	ck_assert_uint_eq(desc->kinds(state), expected);
 }
 END_TEST
@@ -182,8 +182,8 @@ END_TEST
 /* ---- plans ---- */
 
 static void assert_query(const smi_query_spec *q, const char *id, smi_query_role role,
-			 const char *self_ns, const char *self_name, const char *peer_ns,
-			 const char *peer_name)
+                         const char *self_ns, const char *self_name, const char *peer_ns,
+                         const char *peer_name)
 {
 	ck_assert_uint_eq(q->struct_size, sizeof(smi_query_spec));
 	ck_assert_str_eq(q->template_id, id);
@@ -201,9 +201,9 @@ START_TEST(test_plan_object)
 	smi_plan p = plan_for(&q);
 	ck_assert_uint_eq(p.n_queries, 2);
 	assert_query(&p.queries[0], "resource.counts", SMI_ROLE_COUNTS, "namespace", "deployment",
-		     "dst_namespace", "dst_deployment");
+	             "dst_namespace", "dst_deployment");
 	assert_query(&p.queries[1], "resource.latency", SMI_ROLE_LATENCY, "namespace", "deployment",
-		     "dst_namespace", "dst_deployment");
+	             "dst_namespace", "dst_deployment");
 }
 END_TEST
 
@@ -213,17 +213,17 @@ START_TEST(test_plan_lists)
 	smi_plan p = plan_for(&ns_list);
 	ck_assert_uint_eq(p.n_queries, 2);
 	assert_query(&p.queries[0], "resource.counts", SMI_ROLE_COUNTS, "namespace", "pod",
-		     "dst_namespace", "dst_pod");
+	             "dst_namespace", "dst_pod");
 	assert_query(&p.queries[1], "resource.latency", SMI_ROLE_LATENCY, "namespace", "pod",
-		     "dst_namespace", "dst_pod");
+	             "dst_namespace", "dst_pod");
 
 	smi_request all = request(SMI_KIND_STATEFULSET, SMI_SCOPE_CLUSTER_LIST, NULL, NULL);
 	p = plan_for(&all);
 	ck_assert_uint_eq(p.n_queries, 2);
 	assert_query(&p.queries[0], "resource.counts", SMI_ROLE_COUNTS, "namespace", "statefulset",
-		     "dst_namespace", "dst_statefulset");
+	             "dst_namespace", "dst_statefulset");
 	assert_query(&p.queries[1], "resource.latency", SMI_ROLE_LATENCY, "namespace",
-		     "statefulset", "dst_namespace", "dst_statefulset");
+	             "statefulset", "dst_namespace", "dst_statefulset");
 }
 END_TEST
 
@@ -233,9 +233,9 @@ START_TEST(test_plan_edges)
 	smi_plan p = plan_for(&q);
 	ck_assert_uint_eq(p.n_queries, 2);
 	assert_query(&p.queries[0], "edges.counts", SMI_ROLE_COUNTS, "namespace", "deployment",
-		     "dst_namespace", "dst_deployment");
+	             "dst_namespace", "dst_deployment");
 	assert_query(&p.queries[1], "edges.latency", SMI_ROLE_LATENCY, "namespace", "deployment",
-		     "dst_namespace", "dst_deployment");
+	             "dst_namespace", "dst_deployment");
 }
 END_TEST
 
@@ -246,22 +246,22 @@ typedef struct kind_case {
 } kind_case;
 
 static const kind_case kind_cases[] = {
-	{SMI_KIND_NAMESPACE, "namespace", "dst_namespace"},
-	{SMI_KIND_POD, "pod", "dst_pod"},
-	{SMI_KIND_DEPLOYMENT, "deployment", "dst_deployment"},
-	{SMI_KIND_STATEFULSET, "statefulset", "dst_statefulset"},
-	{SMI_KIND_DAEMONSET, "daemonset", "dst_daemonset"},
-	/* `job` is Prometheus' own label (= linkerd-proxy). */
-	{SMI_KIND_JOB, "k8s_job", "dst_k8s_job"},
-	{SMI_KIND_REPLICASET, "replicaset", "dst_replicaset"},
-	{SMI_KIND_REPLICATIONCONTROLLER, "replicationcontroller", "dst_replicationcontroller"},
+    {SMI_KIND_NAMESPACE, "namespace", "dst_namespace"},
+    {SMI_KIND_POD, "pod", "dst_pod"},
+    {SMI_KIND_DEPLOYMENT, "deployment", "dst_deployment"},
+    {SMI_KIND_STATEFULSET, "statefulset", "dst_statefulset"},
+    {SMI_KIND_DAEMONSET, "daemonset", "dst_daemonset"},
+    /* `job` is Prometheus' own label (= linkerd-proxy). */
+    {SMI_KIND_JOB, "k8s_job", "dst_k8s_job"},
+    {SMI_KIND_REPLICASET, "replicaset", "dst_replicaset"},
+    {SMI_KIND_REPLICATIONCONTROLLER, "replicationcontroller", "dst_replicationcontroller"},
 };
 
 START_TEST(test_plan_kind_labels)
 {
 	const kind_case *c = &kind_cases[_i];
 	static const smi_scope scopes[] = {SMI_SCOPE_OBJECT, SMI_SCOPE_NAMESPACE_LIST,
-					   SMI_SCOPE_CLUSTER_LIST, SMI_SCOPE_EDGES};
+	                                   SMI_SCOPE_CLUSTER_LIST, SMI_SCOPE_EDGES};
 	for (size_t s = 0; s < 4; s++) {
 		smi_request q = request(c->kind, scopes[s], "ns", "x");
 		smi_plan p = plan_for(&q);
@@ -301,16 +301,16 @@ START_TEST(test_render_object)
 	 * classification, buckets by le for in-process quantiles. */
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "emojivoto", "web");
 	expect_render(&q, 0,
-		      "sum by (namespace,deployment, classification) (increase(response_total{"
-		      "direction=\"inbound\", namespace=\"emojivoto\",deployment=\"web\"}[30s]))");
+	              "sum by (namespace,deployment, classification) (increase(response_total{"
+	              "direction=\"inbound\", namespace=\"emojivoto\",deployment=\"web\"}[30s]))");
 	expect_render(&q, 1,
-		      "sum by (namespace,deployment, le) (increase(response_latency_ms_bucket{"
-		      "direction=\"inbound\", namespace=\"emojivoto\",deployment=\"web\"}[30s]))");
+	              "sum by (namespace,deployment, le) (increase(response_latency_ms_bucket{"
+	              "direction=\"inbound\", namespace=\"emojivoto\",deployment=\"web\"}[30s]))");
 
 	q.window_seconds = 300;
 	expect_render(&q, 0,
-		      "sum by (namespace,deployment, classification) (increase(response_total{"
-		      "direction=\"inbound\", namespace=\"emojivoto\",deployment=\"web\"}[300s]))");
+	              "sum by (namespace,deployment, classification) (increase(response_total{"
+	              "direction=\"inbound\", namespace=\"emojivoto\",deployment=\"web\"}[300s]))");
 }
 END_TEST
 
@@ -320,20 +320,22 @@ START_TEST(test_render_edges)
 	 * web's own outbound with a dst_deployment, "from" selects outbound
 	 * series whose dst_* is web, from any caller deployment. */
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_EDGES, "emojivoto", "web");
-	expect_render(&q, 0,
-		      "sum by (namespace,deployment, dst_namespace,dst_deployment, classification) "
-		      "(increase(response_total{direction=\"outbound\", "
-		      "namespace=\"emojivoto\",deployment=\"web\", dst_deployment!=\"\"}[30s])) or "
-		      "sum by (namespace,deployment, dst_namespace,dst_deployment, classification) "
-		      "(increase(response_total{direction=\"outbound\", "
-		      "dst_namespace=\"emojivoto\",dst_deployment=\"web\", deployment!=\"\"}[30s]))");
-	expect_render(&q, 1,
-		      "sum by (namespace,deployment, dst_namespace,dst_deployment, le) "
-		      "(increase(response_latency_ms_bucket{direction=\"outbound\", "
-		      "namespace=\"emojivoto\",deployment=\"web\", dst_deployment!=\"\"}[30s])) or "
-		      "sum by (namespace,deployment, dst_namespace,dst_deployment, le) "
-		      "(increase(response_latency_ms_bucket{direction=\"outbound\", "
-		      "dst_namespace=\"emojivoto\",dst_deployment=\"web\", deployment!=\"\"}[30s]))");
+	expect_render(
+	    &q, 0,
+	    "sum by (namespace,deployment, dst_namespace,dst_deployment, classification) "
+	    "(increase(response_total{direction=\"outbound\", "
+	    "namespace=\"emojivoto\",deployment=\"web\", dst_deployment!=\"\"}[30s])) or "
+	    "sum by (namespace,deployment, dst_namespace,dst_deployment, classification) "
+	    "(increase(response_total{direction=\"outbound\", "
+	    "dst_namespace=\"emojivoto\",dst_deployment=\"web\", deployment!=\"\"}[30s]))");
+	expect_render(
+	    &q, 1,
+	    "sum by (namespace,deployment, dst_namespace,dst_deployment, le) "
+	    "(increase(response_latency_ms_bucket{direction=\"outbound\", "
+	    "namespace=\"emojivoto\",deployment=\"web\", dst_deployment!=\"\"}[30s])) or "
+	    "sum by (namespace,deployment, dst_namespace,dst_deployment, le) "
+	    "(increase(response_latency_ms_bucket{direction=\"outbound\", "
+	    "dst_namespace=\"emojivoto\",dst_deployment=\"web\", deployment!=\"\"}[30s]))");
 }
 END_TEST
 
@@ -342,32 +344,33 @@ START_TEST(test_render_lists_and_namespaces)
 	/* (c): every pod of a namespace, inbound, in one query. */
 	smi_request pods = request(SMI_KIND_POD, SMI_SCOPE_NAMESPACE_LIST, "emojivoto", NULL);
 	expect_render(&pods, 0,
-		      "sum by (namespace,pod, classification) (increase(response_total{"
-		      "direction=\"inbound\", namespace=\"emojivoto\",pod!=\"\"}[30s]))");
+	              "sum by (namespace,pod, classification) (increase(response_total{"
+	              "direction=\"inbound\", namespace=\"emojivoto\",pod!=\"\"}[30s]))");
 
 	smi_request deploys = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_CLUSTER_LIST, NULL, NULL);
 	expect_render(&deploys, 1,
-		      "sum by (namespace,deployment, le) (increase(response_latency_ms_bucket{"
-		      "direction=\"inbound\", deployment!=\"\"}[30s]))");
+	              "sum by (namespace,deployment, le) (increase(response_latency_ms_bucket{"
+	              "direction=\"inbound\", deployment!=\"\"}[30s]))");
 
 	/* all namespaces, inbound */
 	smi_request all_ns = request(SMI_KIND_NAMESPACE, SMI_SCOPE_CLUSTER_LIST, NULL, NULL);
 	expect_render(&all_ns, 0,
-		      "sum by (namespace, classification) (increase(response_total{"
-		      "direction=\"inbound\", namespace!=\"\"}[30s]))");
+	              "sum by (namespace, classification) (increase(response_total{"
+	              "direction=\"inbound\", namespace!=\"\"}[30s]))");
 
 	smi_request one_ns = request(SMI_KIND_NAMESPACE, SMI_SCOPE_OBJECT, NULL, "emojivoto");
 	expect_render(&one_ns, 0,
-		      "sum by (namespace, classification) (increase(response_total{"
-		      "direction=\"inbound\", namespace=\"emojivoto\"}[30s]))");
+	              "sum by (namespace, classification) (increase(response_total{"
+	              "direction=\"inbound\", namespace=\"emojivoto\"}[30s]))");
 
 	/* namespace edges */
 	smi_request ns_edges = request(SMI_KIND_NAMESPACE, SMI_SCOPE_EDGES, NULL, "emojivoto");
-	expect_render(&ns_edges, 0,
-		      "sum by (namespace, dst_namespace, classification) (increase(response_total{"
-		      "direction=\"outbound\", namespace=\"emojivoto\", dst_namespace!=\"\"}[30s])) or "
-		      "sum by (namespace, dst_namespace, classification) (increase(response_total{"
-		      "direction=\"outbound\", dst_namespace=\"emojivoto\", namespace!=\"\"}[30s]))");
+	expect_render(
+	    &ns_edges, 0,
+	    "sum by (namespace, dst_namespace, classification) (increase(response_total{"
+	    "direction=\"outbound\", namespace=\"emojivoto\", dst_namespace!=\"\"}[30s])) or "
+	    "sum by (namespace, dst_namespace, classification) (increase(response_total{"
+	    "direction=\"outbound\", dst_namespace=\"emojivoto\", namespace!=\"\"}[30s]))");
 }
 END_TEST
 
@@ -375,16 +378,16 @@ START_TEST(test_render_jobs)
 {
 	smi_request q = request(SMI_KIND_JOB, SMI_SCOPE_OBJECT, "batch", "migrate");
 	expect_render(&q, 0,
-		      "sum by (namespace,k8s_job, classification) (increase(response_total{"
-		      "direction=\"inbound\", namespace=\"batch\",k8s_job=\"migrate\"}[30s]))");
+	              "sum by (namespace,k8s_job, classification) (increase(response_total{"
+	              "direction=\"inbound\", namespace=\"batch\",k8s_job=\"migrate\"}[30s]))");
 	smi_request e = request(SMI_KIND_JOB, SMI_SCOPE_EDGES, "batch", "migrate");
 	expect_render(&e, 0,
-		      "sum by (namespace,k8s_job, dst_namespace,dst_k8s_job, classification) "
-		      "(increase(response_total{direction=\"outbound\", "
-		      "namespace=\"batch\",k8s_job=\"migrate\", dst_k8s_job!=\"\"}[30s])) or "
-		      "sum by (namespace,k8s_job, dst_namespace,dst_k8s_job, classification) "
-		      "(increase(response_total{direction=\"outbound\", "
-		      "dst_namespace=\"batch\",dst_k8s_job=\"migrate\", k8s_job!=\"\"}[30s]))");
+	              "sum by (namespace,k8s_job, dst_namespace,dst_k8s_job, classification) "
+	              "(increase(response_total{direction=\"outbound\", "
+	              "namespace=\"batch\",k8s_job=\"migrate\", dst_k8s_job!=\"\"}[30s])) or "
+	              "sum by (namespace,k8s_job, dst_namespace,dst_k8s_job, classification) "
+	              "(increase(response_total{direction=\"outbound\", "
+	              "dst_namespace=\"batch\",dst_k8s_job=\"migrate\", k8s_job!=\"\"}[30s]))");
 	/* Never Prometheus' own job label. */
 	char *out = render(&e, 1);
 	ck_assert_ptr_null(strstr(out, " job"));
@@ -399,20 +402,20 @@ START_TEST(test_render_every_kind)
 {
 	const kind_case *c = &kind_cases[_i];
 	static const smi_scope scopes[] = {SMI_SCOPE_OBJECT, SMI_SCOPE_NAMESPACE_LIST,
-					   SMI_SCOPE_CLUSTER_LIST, SMI_SCOPE_EDGES};
+	                                   SMI_SCOPE_CLUSTER_LIST, SMI_SCOPE_EDGES};
 	for (size_t s = 0; s < 4; s++) {
 		if (c->kind == SMI_KIND_NAMESPACE && scopes[s] == SMI_SCOPE_NAMESPACE_LIST)
 			continue;
 		bool ns_kind = c->kind == SMI_KIND_NAMESPACE;
-		const char *ns = ns_kind || scopes[s] == SMI_SCOPE_CLUSTER_LIST ? NULL : "emojivoto";
-		const char *name = scopes[s] == SMI_SCOPE_OBJECT || scopes[s] == SMI_SCOPE_EDGES
-					   ? "web"
-					   : NULL;
+		const char *ns =
+		    ns_kind || scopes[s] == SMI_SCOPE_CLUSTER_LIST ? NULL : "emojivoto";
+		const char *name =
+		    scopes[s] == SMI_SCOPE_OBJECT || scopes[s] == SMI_SCOPE_EDGES ? "web" : NULL;
 		smi_request q = request(c->kind, scopes[s], ns, name);
 		for (uint32_t i = 0; i < 2; i++) {
 			char *out = render(&q, i);
 			const char *dir = scopes[s] == SMI_SCOPE_EDGES ? "direction=\"outbound\""
-								       : "direction=\"inbound\"";
+			                                               : "direction=\"inbound\"";
 			ck_assert_msg(strstr(out, dir) != NULL, "%s", out);
 			ck_assert_msg(strstr(out, "=~") == NULL, "regex matcher in %s", out);
 			ck_assert_msg(strstr(out, "irate") == NULL, "%s", out);
@@ -428,10 +431,10 @@ END_TEST
 /* Label sets are given as name, value pairs, sorted by name as Prometheus
  * returns them. */
 #define L(...) ((const smi_label[]){__VA_ARGS__})
-#define SERIES(array) \
-	((smi_series){.struct_size = sizeof(smi_series), \
-		      .n_labels = sizeof(array) / sizeof(smi_label), \
-		      .labels = (array)})
+#define SERIES(array)                                                                              \
+	((smi_series){.struct_size = sizeof(smi_series),                                           \
+	              .n_labels = sizeof(array) / sizeof(smi_label),                               \
+	              .labels = (array)})
 
 static smi_identity identify(const smi_request *req, uint32_t query_index, smi_series series)
 {
@@ -458,27 +461,29 @@ START_TEST(test_identify_resource_counts)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "emojivoto", "web");
 	smi_identity id = identify(&q, 0,
-				   SERIES(L({"classification", "success"}, {"deployment", "web"},
-					    {"namespace", "emojivoto"})));
+	                           SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                                    {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_RESOURCE);
 	ck_assert_str_eq(id.self_namespace, "emojivoto");
 	ck_assert_str_eq(id.self_name, "web");
 	ck_assert_int_eq(id.outcome, SMI_OUTCOME_SUCCESS);
 
 	id = identify(&q, 0,
-		      SERIES(L({"classification", "failure"}, {"deployment", "web"},
-			       {"namespace", "emojivoto"})));
+	              SERIES(L({"classification", "failure"}, {"deployment", "web"},
+	                       {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_RESOURCE);
 	ck_assert_int_eq(id.outcome, SMI_OUTCOME_FAILURE);
 
 	/* Neither success nor failure: counted nowhere. */
-	id = identify(&q, 0, SERIES(L({"classification", "unknown"}, {"deployment", "web"},
-				      {"namespace", "emojivoto"})));
+	id = identify(&q, 0,
+	              SERIES(L({"classification", "unknown"}, {"deployment", "web"},
+	                       {"namespace", "emojivoto"})));
 	ck_assert_int_eq(id.outcome, SMI_OUTCOME_IGNORE);
 	id = identify(&q, 0, SERIES(L({"deployment", "web"}, {"namespace", "emojivoto"})));
 	ck_assert_int_eq(id.outcome, SMI_OUTCOME_IGNORE);
-	id = identify(&q, 0, SERIES(L({"classification", "Success"}, {"deployment", "web"},
-				      {"namespace", "emojivoto"})));
+	id = identify(&q, 0,
+	              SERIES(L({"classification", "Success"}, {"deployment", "web"},
+	                       {"namespace", "emojivoto"})));
 	ck_assert_int_eq(id.outcome, SMI_OUTCOME_IGNORE);
 }
 END_TEST
@@ -486,8 +491,8 @@ END_TEST
 START_TEST(test_identify_resource_latency)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "emojivoto", "web");
-	smi_identity id = identify(&q, 1, SERIES(L({"deployment", "web"}, {"le", "10"},
-						   {"namespace", "emojivoto"})));
+	smi_identity id = identify(
+	    &q, 1, SERIES(L({"deployment", "web"}, {"le", "10"}, {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_RESOURCE);
 	ck_assert_str_eq(id.self_namespace, "emojivoto");
 	ck_assert_str_eq(id.self_name, "web");
@@ -497,24 +502,27 @@ END_TEST
 
 START_TEST(test_identify_lists)
 {
-	smi_request ns_list = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_NAMESPACE_LIST, "emojivoto", NULL);
+	smi_request ns_list =
+	    request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_NAMESPACE_LIST, "emojivoto", NULL);
 	smi_identity id = identify(&ns_list, 0,
-				   SERIES(L({"classification", "success"}, {"deployment", "emoji"},
-					    {"namespace", "emojivoto"})));
+	                           SERIES(L({"classification", "success"}, {"deployment", "emoji"},
+	                                    {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_RESOURCE);
 	ck_assert_str_eq(id.self_namespace, "emojivoto");
 	ck_assert_str_eq(id.self_name, "emoji");
 
 	smi_request all = request(SMI_KIND_POD, SMI_SCOPE_CLUSTER_LIST, NULL, NULL);
-	id = identify(&all, 1, SERIES(L({"le", "+Inf"}, {"namespace", "other"},
-					{"pod", "web-7f8455487f-rw9h5"})));
+	id = identify(
+	    &all, 1,
+	    SERIES(L({"le", "+Inf"}, {"namespace", "other"}, {"pod", "web-7f8455487f-rw9h5"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_RESOURCE);
 	ck_assert_str_eq(id.self_namespace, "other");
 	ck_assert_str_eq(id.self_name, "web-7f8455487f-rw9h5");
 
 	/* The Namespace kind: the namespace label is the name, no namespace. */
 	smi_request nss = request(SMI_KIND_NAMESPACE, SMI_SCOPE_CLUSTER_LIST, NULL, NULL);
-	id = identify(&nss, 0, SERIES(L({"classification", "failure"}, {"namespace", "emojivoto"})));
+	id =
+	    identify(&nss, 0, SERIES(L({"classification", "failure"}, {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_RESOURCE);
 	ck_assert_ptr_null(id.self_namespace);
 	ck_assert_str_eq(id.self_name, "emojivoto");
@@ -535,8 +543,8 @@ START_TEST(test_identify_object_other_namespace)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "emojivoto", "web");
 	smi_identity id = identify(&q, 0,
-				   SERIES(L({"classification", "success"}, {"deployment", "web"},
-					    {"namespace", "other"})));
+	                           SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                                    {"namespace", "other"})));
 	if (id.feeds & SMI_FEEDS_RESOURCE) {
 		ck_assert_ptr_nonnull(id.self_namespace);
 		ck_assert_str_eq(id.self_namespace, "other");
@@ -548,21 +556,24 @@ START_TEST(test_identify_resource_missing_labels)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_NAMESPACE_LIST, "emojivoto", NULL);
 	/* No deployment label: a bare pod or another kind. */
-	smi_identity id = identify(&q, 0, SERIES(L({"classification", "success"},
-						   {"namespace", "emojivoto"}, {"pod", "x"})));
+	smi_identity id = identify(
+	    &q, 0,
+	    SERIES(L({"classification", "success"}, {"namespace", "emojivoto"}, {"pod", "x"})));
 	ck_assert_uint_eq(id.feeds, 0);
 	/* `job` is not k8s_job. */
 	smi_request jobs = request(SMI_KIND_JOB, SMI_SCOPE_CLUSTER_LIST, NULL, NULL);
-	id = identify(&jobs, 0, SERIES(L({"classification", "success"}, {"job", "linkerd-proxy"},
-					 {"namespace", "batch"})));
+	id = identify(&jobs, 0,
+	              SERIES(L({"classification", "success"}, {"job", "linkerd-proxy"},
+	                       {"namespace", "batch"})));
 	ck_assert_uint_eq(id.feeds, 0);
-	id = identify(&jobs, 0, SERIES(L({"classification", "success"}, {"k8s_job", "migrate"},
-					 {"namespace", "batch"})));
+	id = identify(&jobs, 0,
+	              SERIES(L({"classification", "success"}, {"k8s_job", "migrate"},
+	                       {"namespace", "batch"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_RESOURCE);
 	ck_assert_str_eq(id.self_name, "migrate");
 	/* Nothing at all. */
-	id = identify(&q, 1, (smi_series){.struct_size = sizeof(smi_series), .n_labels = 0,
-					   .labels = NULL});
+	id = identify(
+	    &q, 1, (smi_series){.struct_size = sizeof(smi_series), .n_labels = 0, .labels = NULL});
 	ck_assert_uint_eq(id.feeds, 0);
 }
 END_TEST
@@ -574,8 +585,8 @@ END_TEST
 START_TEST(test_identify_resource_missing_namespace)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_CLUSTER_LIST, NULL, NULL);
-	smi_identity id = identify(&q, 0, SERIES(L({"classification", "success"},
-						   {"deployment", "web"})));
+	smi_identity id =
+	    identify(&q, 0, SERIES(L({"classification", "success"}, {"deployment", "web"})));
 	ck_assert_uint_eq(id.feeds, 0);
 }
 END_TEST
@@ -589,10 +600,11 @@ static smi_request web_edges(void)
 START_TEST(test_identify_edge_to)
 {
 	smi_request q = web_edges();
-	smi_identity id = identify(&q, 0,
-				   SERIES(L({"classification", "success"}, {"deployment", "web"},
-					    {"dst_deployment", "emoji"}, {"dst_namespace", "emojivoto"},
-					    {"namespace", "emojivoto"})));
+	smi_identity id =
+	    identify(&q, 0,
+	             SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                      {"dst_deployment", "emoji"}, {"dst_namespace", "emojivoto"},
+	                      {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_TO);
 	ck_assert_str_eq(id.peer_namespace, "emojivoto");
 	ck_assert_str_eq(id.peer_name, "emoji");
@@ -601,9 +613,10 @@ START_TEST(test_identify_edge_to)
 	assert_str_or_null(id.self_name, "web");
 
 	/* A callee in another namespace. */
-	id = identify(&q, 1, SERIES(L({"deployment", "web"}, {"dst_deployment", "voting"},
-				      {"dst_namespace", "backend"}, {"le", "50"},
-				      {"namespace", "emojivoto"})));
+	id = identify(
+	    &q, 1,
+	    SERIES(L({"deployment", "web"}, {"dst_deployment", "voting"},
+	             {"dst_namespace", "backend"}, {"le", "50"}, {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_TO);
 	ck_assert_str_eq(id.peer_namespace, "backend");
 	ck_assert_str_eq(id.peer_name, "voting");
@@ -614,10 +627,11 @@ END_TEST
 START_TEST(test_identify_edge_from)
 {
 	smi_request q = web_edges();
-	smi_identity id = identify(&q, 0,
-				   SERIES(L({"classification", "failure"}, {"deployment", "vote-bot"},
-					    {"dst_deployment", "web"}, {"dst_namespace", "emojivoto"},
-					    {"namespace", "emojivoto"})));
+	smi_identity id =
+	    identify(&q, 0,
+	             SERIES(L({"classification", "failure"}, {"deployment", "vote-bot"},
+	                      {"dst_deployment", "web"}, {"dst_namespace", "emojivoto"},
+	                      {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_FROM);
 	ck_assert_str_eq(id.peer_namespace, "emojivoto");
 	ck_assert_str_eq(id.peer_name, "vote-bot");
@@ -625,9 +639,10 @@ START_TEST(test_identify_edge_from)
 
 	/* A caller in another namespace, even one named like the resource
 	 * (defect 11 of the original: misfiled as "to"). */
-	id = identify(&q, 0, SERIES(L({"classification", "success"}, {"deployment", "web"},
-				      {"dst_deployment", "web"}, {"dst_namespace", "emojivoto"},
-				      {"namespace", "load"})));
+	id = identify(&q, 0,
+	              SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                       {"dst_deployment", "web"}, {"dst_namespace", "emojivoto"},
+	                       {"namespace", "load"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_FROM);
 	ck_assert_str_eq(id.peer_namespace, "load");
 	ck_assert_str_eq(id.peer_name, "web");
@@ -637,10 +652,11 @@ END_TEST
 START_TEST(test_identify_self_call)
 {
 	smi_request q = web_edges();
-	smi_identity id = identify(&q, 0,
-				   SERIES(L({"classification", "success"}, {"deployment", "web"},
-					    {"dst_deployment", "web"}, {"dst_namespace", "emojivoto"},
-					    {"namespace", "emojivoto"})));
+	smi_identity id =
+	    identify(&q, 0,
+	             SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                      {"dst_deployment", "web"}, {"dst_namespace", "emojivoto"},
+	                      {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_TO | SMI_FEEDS_EDGE_FROM);
 	ck_assert_str_eq(id.peer_namespace, "emojivoto");
 	ck_assert_str_eq(id.peer_name, "web");
@@ -653,24 +669,27 @@ START_TEST(test_identify_other_namespace_not_resource)
 	smi_request q = web_edges();
 	/* web in namespace "other" calling emoji there: nothing to do with us. */
 	smi_identity id = identify(&q, 0,
-				   SERIES(L({"classification", "success"}, {"deployment", "web"},
-					    {"dst_deployment", "emoji"}, {"dst_namespace", "other"},
-					    {"namespace", "other"})));
+	                           SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                                    {"dst_deployment", "emoji"}, {"dst_namespace", "other"},
+	                                    {"namespace", "other"})));
 	ck_assert_uint_eq(id.feeds, 0);
 	/* our emoji calling web in "other": not an edge of emojivoto/web. */
-	id = identify(&q, 0, SERIES(L({"classification", "success"}, {"deployment", "emoji"},
-				      {"dst_deployment", "web"}, {"dst_namespace", "other"},
-				      {"namespace", "emojivoto"})));
+	id = identify(&q, 0,
+	              SERIES(L({"classification", "success"}, {"deployment", "emoji"},
+	                       {"dst_deployment", "web"}, {"dst_namespace", "other"},
+	                       {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, 0);
 	/* other/web calling emojivoto/emoji: also not ours. */
-	id = identify(&q, 0, SERIES(L({"classification", "success"}, {"deployment", "web"},
-				      {"dst_deployment", "emoji"}, {"dst_namespace", "emojivoto"},
-				      {"namespace", "other"})));
+	id = identify(&q, 0,
+	              SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                       {"dst_deployment", "emoji"}, {"dst_namespace", "emojivoto"},
+	                       {"namespace", "other"})));
 	ck_assert_uint_eq(id.feeds, 0);
 	/* emojivoto/web calling other/web: a "to" edge only. */
-	id = identify(&q, 0, SERIES(L({"classification", "success"}, {"deployment", "web"},
-				      {"dst_deployment", "web"}, {"dst_namespace", "other"},
-				      {"namespace", "emojivoto"})));
+	id = identify(&q, 0,
+	              SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                       {"dst_deployment", "web"}, {"dst_namespace", "other"},
+	                       {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_TO);
 	ck_assert_str_eq(id.peer_namespace, "other");
 	ck_assert_str_eq(id.peer_name, "web");
@@ -681,14 +700,15 @@ START_TEST(test_identify_edges_missing_names)
 {
 	smi_request q = web_edges();
 	/* No callee workload (external or unresolved target). */
-	smi_identity id = identify(&q, 0, SERIES(L({"classification", "success"},
-						   {"deployment", "web"},
-						   {"namespace", "emojivoto"})));
+	smi_identity id = identify(&q, 0,
+	                           SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                                    {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, 0);
 	/* Caller without a deployment (a bare pod, a statefulset). */
-	id = identify(&q, 0, SERIES(L({"classification", "success"}, {"dst_deployment", "web"},
-				      {"dst_namespace", "emojivoto"}, {"namespace", "emojivoto"},
-				      {"statefulset", "db"})));
+	id = identify(&q, 0,
+	              SERIES(L({"classification", "success"}, {"dst_deployment", "web"},
+	                       {"dst_namespace", "emojivoto"}, {"namespace", "emojivoto"},
+	                       {"statefulset", "db"})));
 	ck_assert_uint_eq(id.feeds, 0);
 }
 END_TEST
@@ -701,12 +721,14 @@ END_TEST
 START_TEST(test_identify_edges_missing_namespace)
 {
 	smi_request q = web_edges();
-	smi_identity id = identify(&q, 0, SERIES(L({"classification", "success"},
-						   {"deployment", "web"}, {"dst_deployment", "emoji"},
-						   {"namespace", "emojivoto"})));
+	smi_identity id =
+	    identify(&q, 0,
+	             SERIES(L({"classification", "success"}, {"deployment", "web"},
+	                      {"dst_deployment", "emoji"}, {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, 0);
-	id = identify(&q, 0, SERIES(L({"classification", "success"}, {"deployment", "vote-bot"},
-				      {"dst_deployment", "web"}, {"dst_namespace", "emojivoto"})));
+	id = identify(&q, 0,
+	              SERIES(L({"classification", "success"}, {"deployment", "vote-bot"},
+	                       {"dst_deployment", "web"}, {"dst_namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, 0);
 }
 END_TEST
@@ -714,26 +736,29 @@ END_TEST
 START_TEST(test_identify_namespace_edges)
 {
 	smi_request q = request(SMI_KIND_NAMESPACE, SMI_SCOPE_EDGES, NULL, "emojivoto");
-	smi_identity id = identify(&q, 0, SERIES(L({"classification", "success"},
-						   {"dst_namespace", "backend"},
-						   {"namespace", "emojivoto"})));
+	smi_identity id =
+	    identify(&q, 0,
+	             SERIES(L({"classification", "success"}, {"dst_namespace", "backend"},
+	                      {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_TO);
 	ck_assert_ptr_null(id.peer_namespace);
 	ck_assert_str_eq(id.peer_name, "backend");
 
-	id = identify(&q, 1, SERIES(L({"dst_namespace", "emojivoto"}, {"le", "1"},
-				      {"namespace", "load"})));
+	id = identify(
+	    &q, 1, SERIES(L({"dst_namespace", "emojivoto"}, {"le", "1"}, {"namespace", "load"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_FROM);
 	ck_assert_ptr_null(id.peer_namespace);
 	ck_assert_str_eq(id.peer_name, "load");
 
-	id = identify(&q, 0, SERIES(L({"classification", "success"}, {"dst_namespace", "emojivoto"},
-				      {"namespace", "emojivoto"})));
+	id = identify(&q, 0,
+	              SERIES(L({"classification", "success"}, {"dst_namespace", "emojivoto"},
+	                       {"namespace", "emojivoto"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_TO | SMI_FEEDS_EDGE_FROM);
 	ck_assert_str_eq(id.peer_name, "emojivoto");
 
-	id = identify(&q, 0, SERIES(L({"classification", "success"}, {"dst_namespace", "a"},
-				      {"namespace", "b"})));
+	id = identify(
+	    &q, 0,
+	    SERIES(L({"classification", "success"}, {"dst_namespace", "a"}, {"namespace", "b"})));
 	ck_assert_uint_eq(id.feeds, 0);
 }
 END_TEST
@@ -741,16 +766,18 @@ END_TEST
 START_TEST(test_identify_job_edges)
 {
 	smi_request q = request(SMI_KIND_JOB, SMI_SCOPE_EDGES, "batch", "migrate");
-	smi_identity id = identify(&q, 0,
-				   SERIES(L({"classification", "success"}, {"dst_k8s_job", "worker"},
-					    {"dst_namespace", "batch"}, {"job", "linkerd-proxy"},
-					    {"k8s_job", "migrate"}, {"namespace", "batch"})));
+	smi_identity id =
+	    identify(&q, 0,
+	             SERIES(L({"classification", "success"}, {"dst_k8s_job", "worker"},
+	                      {"dst_namespace", "batch"}, {"job", "linkerd-proxy"},
+	                      {"k8s_job", "migrate"}, {"namespace", "batch"})));
 	ck_assert_uint_eq(id.feeds, SMI_FEEDS_EDGE_TO);
 	ck_assert_str_eq(id.peer_name, "worker");
 	/* dst_job is not a Linkerd label; Prometheus' `job` is not the Job. */
-	id = identify(&q, 0, SERIES(L({"classification", "success"}, {"dst_job", "migrate"},
-				      {"dst_namespace", "batch"}, {"job", "migrate"},
-				      {"namespace", "batch"})));
+	id = identify(
+	    &q, 0,
+	    SERIES(L({"classification", "success"}, {"dst_job", "migrate"},
+	             {"dst_namespace", "batch"}, {"job", "migrate"}, {"namespace", "batch"})));
 	ck_assert_uint_eq(id.feeds, 0);
 }
 END_TEST

@@ -11,33 +11,33 @@
 
 /* Deployment sides as the Linkerd adapter names them. */
 static const smi_query_spec deploy_spec = {
-	.struct_size = sizeof(smi_query_spec),
-	.template_id = "t",
-	.role = SMI_ROLE_COUNTS,
-	.self = {"namespace", "deployment"},
-	.peer = {"dst_namespace", "dst_deployment"},
-	.latency_to_ms = 1.0,
+    .struct_size = sizeof(smi_query_spec),
+    .template_id = "t",
+    .role = SMI_ROLE_COUNTS,
+    .self = {"namespace", "deployment"},
+    .peer = {"dst_namespace", "dst_deployment"},
+    .latency_to_ms = 1.0,
 };
 
 /* The Namespace kind: the namespace label is also the name label. */
 static const smi_query_spec namespace_spec = {
-	.struct_size = sizeof(smi_query_spec),
-	.template_id = "t",
-	.role = SMI_ROLE_COUNTS,
-	.self = {"namespace", "namespace"},
-	.peer = {"dst_namespace", "dst_namespace"},
-	.latency_to_ms = 1.0,
+    .struct_size = sizeof(smi_query_spec),
+    .template_id = "t",
+    .role = SMI_ROLE_COUNTS,
+    .self = {"namespace", "namespace"},
+    .peer = {"dst_namespace", "dst_namespace"},
+    .latency_to_ms = 1.0,
 };
 
 static smi_request request(smi_kind kind, smi_scope scope, const char *ns, const char *name)
 {
 	smi_request r = {
-		.struct_size = sizeof r,
-		.kind = kind,
-		.scope = scope,
-		.namespace_name = ns,
-		.name = name,
-		.window_seconds = 30,
+	    .struct_size = sizeof r,
+	    .kind = kind,
+	    .scope = scope,
+	    .namespace_name = ns,
+	    .name = name,
+	    .window_seconds = 30,
 	};
 	return r;
 }
@@ -46,7 +46,7 @@ static char err[256];
 
 /* Renders and compares; fails the test with the renderer's message. */
 static void expect(const char *tmpl, const smi_query_spec *spec, const smi_request *req,
-		   const char *expected)
+                   const char *expected)
 {
 	err[0] = '\0';
 	char *out = promql_render(tmpl, spec, req, err, sizeof err);
@@ -57,7 +57,7 @@ static void expect(const char *tmpl, const smi_query_spec *spec, const smi_reque
 
 /* Expects an error whose message contains `fragment`. */
 static void expect_error(const char *tmpl, const smi_query_spec *spec, const smi_request *req,
-			 const char *fragment)
+                         const char *fragment)
 {
 	err[0] = '\0';
 	char *out = promql_render(tmpl, spec, req, err, sizeof err);
@@ -69,17 +69,18 @@ static void expect_error(const char *tmpl, const smi_query_spec *spec, const smi
 	ck_assert_msg(err[0] != '\0', "no message for \"%s\"", tmpl);
 	if (fragment)
 		ck_assert_msg(strstr(err, fragment) != NULL, "message \"%s\" lacks \"%s\"", err,
-			      fragment);
+		              fragment);
 }
 
 /* ---- label names ---- */
 
 START_TEST(test_label_names)
 {
-	static const char *const good[] = {"a", "A", "_", "_a", "a_", "a1", "dst_k8s_job",
-					   "namespace", "Deployment_9", "le"};
-	static const char *const bad[] = {"", "1a", "9", "__name__", "__", "__x", "a-b", "a.b",
-					  "a b", "a\"", "a}", "a=", "k8s-job", "\xc3\xa9", "a\n"};
+	static const char *const good[] = {"a",  "A",           "_",         "_a",           "a_",
+	                                   "a1", "dst_k8s_job", "namespace", "Deployment_9", "le"};
+	static const char *const bad[] = {"",    "1a",  "9",       "__name__", "__",
+	                                  "__x", "a-b", "a.b",     "a b",      "a\"",
+	                                  "a}",  "a=",  "k8s-job", "\xc3\xa9", "a\n"};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
 		ck_assert_msg(promql_valid_label_name(good[i]), "\"%s\" rejected", good[i]);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -110,11 +111,12 @@ START_TEST(test_object_full_query)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "emojivoto", "web");
 	q.window_seconds = 300;
-	expect("sum by ({{group_by}}, classification) (increase(response_total{direction=\"inbound\", "
-	       "{{target}}}[{{window}}]))",
-	       &deploy_spec, &q,
-	       "sum by (namespace,deployment, classification) (increase(response_total{"
-	       "direction=\"inbound\", namespace=\"emojivoto\",deployment=\"web\"}[300s]))");
+	expect(
+	    "sum by ({{group_by}}, classification) (increase(response_total{direction=\"inbound\", "
+	    "{{target}}}[{{window}}]))",
+	    &deploy_spec, &q,
+	    "sum by (namespace,deployment, classification) (increase(response_total{"
+	    "direction=\"inbound\", namespace=\"emojivoto\",deployment=\"web\"}[300s]))");
 	/* Spaces inside the braces are allowed. */
 	expect("x{ {{ target }} }[{{ window}}]", &deploy_spec, &q,
 	       "x{ namespace=\"emojivoto\",deployment=\"web\" }[300s]");
@@ -143,7 +145,8 @@ START_TEST(test_namespace_list_placeholders)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_NAMESPACE_LIST, "emojivoto", NULL);
 	expect("{{target}}", &deploy_spec, &q, "namespace=\"emojivoto\",deployment!=\"\"");
-	expect("{{peer_target}}", &deploy_spec, &q, "dst_namespace=\"emojivoto\",dst_deployment!=\"\"");
+	expect("{{peer_target}}", &deploy_spec, &q,
+	       "dst_namespace=\"emojivoto\",dst_deployment!=\"\"");
 	expect("{{group_by}}", &deploy_spec, &q, "namespace,deployment");
 	expect("{{namespace}}", &deploy_spec, &q, "\"emojivoto\"");
 	expect("{{window}}", &deploy_spec, &q, "30s");
@@ -159,11 +162,12 @@ START_TEST(test_cluster_list_placeholders)
 	expect("{{peer_target}}", &deploy_spec, &q, "dst_deployment!=\"\"");
 	expect("{{group_by}}", &deploy_spec, &q, "namespace,deployment");
 	expect("{{name_label}}", &deploy_spec, &q, "deployment");
-	expect("sum by ({{group_by}}, le) (increase(response_latency_ms_bucket{direction=\"inbound\", "
-	       "{{target}}}[{{window}}]))",
-	       &deploy_spec, &q,
-	       "sum by (namespace,deployment, le) (increase(response_latency_ms_bucket{"
-	       "direction=\"inbound\", deployment!=\"\"}[30s]))");
+	expect(
+	    "sum by ({{group_by}}, le) (increase(response_latency_ms_bucket{direction=\"inbound\", "
+	    "{{target}}}[{{window}}]))",
+	    &deploy_spec, &q,
+	    "sum by (namespace,deployment, le) (increase(response_latency_ms_bucket{"
+	    "direction=\"inbound\", deployment!=\"\"}[30s]))");
 	expect_error("{{name}}", &deploy_spec, &q, "{{name}}");
 	expect_error("{{namespace}}", &deploy_spec, &q, "{{namespace}}");
 }
@@ -192,9 +196,10 @@ START_TEST(test_namespace_kind_lists)
 	expect_error("{{name}}", &namespace_spec, &all, "{{name}}");
 
 	smi_request edges = request(SMI_KIND_NAMESPACE, SMI_SCOPE_EDGES, NULL, "emojivoto");
-	expect("sum by ({{group_by}}, {{peer_group_by}}) (x{ {{target}}, {{peer_name_label}}!=\"\"})",
-	       &namespace_spec, &edges,
-	       "sum by (namespace, dst_namespace) (x{ namespace=\"emojivoto\", dst_namespace!=\"\"})");
+	expect(
+	    "sum by ({{group_by}}, {{peer_group_by}}) (x{ {{target}}, {{peer_name_label}}!=\"\"})",
+	    &namespace_spec, &edges,
+	    "sum by (namespace, dst_namespace) (x{ namespace=\"emojivoto\", dst_namespace!=\"\"})");
 
 	/* A Namespace spec with a distinct (unused) namespace label still
 	 * selects and groups by the name label only. */
@@ -207,21 +212,21 @@ END_TEST
 /* ---- template errors ---- */
 
 static const char *const bad_templates[] = {
-	"{{nmae}}",
-	"{{}}",
-	"{{ }}",
-	"{{Target}}",
-	"{{target }",
-	"{{target",
-	"x{{",
-	"}}",
-	"x}}y",
-	"a}}{{target}}",
-	"{{target}} }} {{window}}",
-	"{{.namespace}}",
-	"{{namespace|lower}}",
-	"{{window}}{{",
-	"{{window}}}}",
+    "{{nmae}}",
+    "{{}}",
+    "{{ }}",
+    "{{Target}}",
+    "{{target }",
+    "{{target",
+    "x{{",
+    "}}",
+    "x}}y",
+    "a}}{{target}}",
+    "{{target}} }} {{window}}",
+    "{{.namespace}}",
+    "{{namespace|lower}}",
+    "{{window}}{{",
+    "{{window}}}}",
 };
 
 START_TEST(test_bad_templates)
@@ -250,17 +255,17 @@ END_TEST
 START_TEST(test_check_valid_templates)
 {
 	static const char *const good[] = {
-		"",
-		"up",
-		"x{a=\"b\"}",
-		"{{window}}{{namespace}}{{name}}{{target}}{{peer_target}}{{group_by}}"
-		"{{peer_group_by}}{{name_label}}{{peer_name_label}}",
-		"sum by ({{group_by}}, le) (increase(m{ {{target}} }[{{window}}]))",
+	    "",
+	    "up",
+	    "x{a=\"b\"}",
+	    "{{window}}{{namespace}}{{name}}{{target}}{{peer_target}}{{group_by}}"
+	    "{{peer_group_by}}{{name_label}}{{peer_name_label}}",
+	    "sum by ({{group_by}}, le) (increase(m{ {{target}} }[{{window}}]))",
 	};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		err[0] = '\0';
-		ck_assert_msg(promql_check_template(good[i], err, sizeof err), "\"%s\": %s", good[i],
-			      err);
+		ck_assert_msg(promql_check_template(good[i], err, sizeof err), "\"%s\": %s",
+		              good[i], err);
 	}
 }
 END_TEST
@@ -332,7 +337,8 @@ END_TEST
 START_TEST(test_quoting)
 {
 	/* The router never lets these through; the renderer quotes them anyway. */
-	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "a\\b", "web\"}or vector(1)#");
+	smi_request q =
+	    request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "a\\b", "web\"}or vector(1)#");
 	expect("{{namespace}}", &deploy_spec, &q, "\"a\\\\b\"");
 	expect("{{name}}", &deploy_spec, &q, "\"web\\\"}or vector(1)#\"");
 	expect("{{target}}", &deploy_spec, &q,
@@ -363,7 +369,7 @@ START_TEST(test_no_raw_newline)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_EDGES, "a\nb", "c\nd");
 	char *out = promql_render("{{target}} {{peer_target}} {{namespace}} {{name}}", &deploy_spec,
-				  &q, err, sizeof err);
+	                          &q, err, sizeof err);
 	ck_assert_ptr_nonnull(out);
 	ck_assert_ptr_null(strchr(out, '\n'));
 	free(out);

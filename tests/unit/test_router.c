@@ -9,16 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PREFIX "/apis/metrics.smi-spec.io/v1alpha1"
+#define PREFIX    "/apis/metrics.smi-spec.io/v1alpha1"
 #define ALL_KINDS ((UINT64_C(1) << SMI_KIND_COUNT_V1) - 1)
-#define SEC INT64_C(1000000000)
+#define SEC       INT64_C(1000000000)
 
 /* Window bounds used throughout: default 30 s, 10 s .. 1 h. */
 static const route_limits limits = {
-	.window_default_seconds = 30,
-	.window_min_seconds = 10,
-	.window_max_seconds = 3600,
-	.supported_kinds = ALL_KINDS,
+    .window_default_seconds = 30,
+    .window_min_seconds = 10,
+    .window_max_seconds = 3600,
+    .supported_kinds = ALL_KINDS,
 };
 
 static route r;
@@ -55,7 +55,8 @@ static void assert_metrics(smi_kind kind, smi_scope scope, const char *ns, const
 
 static void assert_error(int code, const char *reason)
 {
-	ck_assert_msg(r.type == ROUTE_ERROR, "expected an error %d, got route type %d", code, r.type);
+	ck_assert_msg(r.type == ROUTE_ERROR, "expected an error %d, got route type %d", code,
+	              r.type);
 	ck_assert_int_eq(r.code, code);
 	ck_assert_ptr_nonnull(r.reason);
 	ck_assert_str_eq(r.reason, reason);
@@ -92,22 +93,22 @@ END_TEST
 START_TEST(test_unknown_top_level_paths)
 {
 	static const char *const paths[] = {
-		"/",
-		"",
-		"apis",
-		"/api",
-		"/apis/other.group",
-		"/apis/metrics.smi-spec.io/v1alpha2",
-		"/apis/metrics.smi-spec.io/v1beta1/deployments",
-		"/apis/metrics.smi-spec.io//v1alpha1",
-		"/apis/metrics.smi-spec.io/v1alpha1//deployments",
-		"/openapi/v2",
-		"/metrics.smi-spec.io/v1alpha1/deployments",
+	    "/",
+	    "",
+	    "apis",
+	    "/api",
+	    "/apis/other.group",
+	    "/apis/metrics.smi-spec.io/v1alpha2",
+	    "/apis/metrics.smi-spec.io/v1beta1/deployments",
+	    "/apis/metrics.smi-spec.io//v1alpha1",
+	    "/apis/metrics.smi-spec.io/v1alpha1//deployments",
+	    "/openapi/v2",
+	    "/metrics.smi-spec.io/v1alpha1/deployments",
 	};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		get(paths[i]);
-		ck_assert_msg(r.type == ROUTE_ERROR && r.code == 404,
-			      "%s: type %d code %d", paths[i], r.type, r.code);
+		ck_assert_msg(r.type == ROUTE_ERROR && r.code == 404, "%s: type %d code %d",
+		              paths[i], r.type, r.code);
 		ck_assert_str_eq(r.reason, "NotFound");
 	}
 }
@@ -204,7 +205,8 @@ START_TEST(test_namespaced_object)
 	/* Object names are DNS-1123 subdomains: dots are fine. */
 	get(PREFIX "/namespaces/emojivoto/pods/web.v2-7f8455487f-rw9h5");
 	assert_metrics(SMI_KIND_POD, SMI_SCOPE_OBJECT, "emojivoto", "web.v2-7f8455487f-rw9h5");
-	assert_self_link("/apis/metrics.smi-spec.io/v1alpha1/namespaces/emojivoto/pods/web.v2-7f8455487f-rw9h5");
+	assert_self_link(
+	    "/apis/metrics.smi-spec.io/v1alpha1/namespaces/emojivoto/pods/web.v2-7f8455487f-rw9h5");
 
 	get(PREFIX "/namespaces/default/statefulsets/db");
 	assert_metrics(SMI_KIND_STATEFULSET, SMI_SCOPE_OBJECT, "default", "db");
@@ -217,7 +219,8 @@ START_TEST(test_namespaced_edges)
 {
 	get(PREFIX "/namespaces/emojivoto/deployments/web/edges");
 	assert_metrics(SMI_KIND_DEPLOYMENT, SMI_SCOPE_EDGES, "emojivoto", "web");
-	assert_self_link("/apis/metrics.smi-spec.io/v1alpha1/namespaces/emojivoto/deployments/web/edges");
+	assert_self_link(
+	    "/apis/metrics.smi-spec.io/v1alpha1/namespaces/emojivoto/deployments/web/edges");
 	get(PREFIX "/namespaces/emojivoto/deployments/web/edges/");
 	assert_metrics(SMI_KIND_DEPLOYMENT, SMI_SCOPE_EDGES, "emojivoto", "web");
 	get(PREFIX "/namespaces/emojivoto/daemonsets/agent/edges");
@@ -228,30 +231,30 @@ END_TEST
 START_TEST(test_not_found_routes)
 {
 	static const char *const paths[] = {
-		PREFIX "/widgets",
-		PREFIX "/edges",
-		PREFIX "/deployments/foo",
-		PREFIX "/deployments/foo/edges",
-		PREFIX "/pods/web/edges",
-		PREFIX "/namespaces/shop/widgets",
-		PREFIX "/namespaces/shop/widgets/web",
-		PREFIX "/namespaces/shop/widgets/web/edges",
-		PREFIX "/namespaces/shop/namespaces",
-		PREFIX "/namespaces/shop/namespaces/other",
-		PREFIX "/namespaces/shop/namespaces/other/edges",
-		PREFIX "/namespaces/shop/edges/web",
-		PREFIX "/namespaces/shop/deployments/web/other",
-		PREFIX "/namespaces/shop/deployments/web/edges/more",
-		PREFIX "/namespaces/shop/deployments/web/edges/more/and/more",
-		PREFIX "/Deployments",
-		PREFIX "/deployment",
-		PREFIX "/trafficsplits",
-		PREFIX "/namespaces/shop/trafficsplits/split",
+	    PREFIX "/widgets",
+	    PREFIX "/edges",
+	    PREFIX "/deployments/foo",
+	    PREFIX "/deployments/foo/edges",
+	    PREFIX "/pods/web/edges",
+	    PREFIX "/namespaces/shop/widgets",
+	    PREFIX "/namespaces/shop/widgets/web",
+	    PREFIX "/namespaces/shop/widgets/web/edges",
+	    PREFIX "/namespaces/shop/namespaces",
+	    PREFIX "/namespaces/shop/namespaces/other",
+	    PREFIX "/namespaces/shop/namespaces/other/edges",
+	    PREFIX "/namespaces/shop/edges/web",
+	    PREFIX "/namespaces/shop/deployments/web/other",
+	    PREFIX "/namespaces/shop/deployments/web/edges/more",
+	    PREFIX "/namespaces/shop/deployments/web/edges/more/and/more",
+	    PREFIX "/Deployments",
+	    PREFIX "/deployment",
+	    PREFIX "/trafficsplits",
+	    PREFIX "/namespaces/shop/trafficsplits/split",
 	};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		get(paths[i]);
-		ck_assert_msg(r.type == ROUTE_ERROR && r.code == 404,
-			      "%s: type %d code %d (%s)", paths[i], r.type, r.code, r.message);
+		ck_assert_msg(r.type == ROUTE_ERROR && r.code == 404, "%s: type %d code %d (%s)",
+		              paths[i], r.type, r.code, r.message);
 		ck_assert_str_eq(r.reason, "NotFound");
 	}
 }
@@ -281,19 +284,19 @@ START_TEST(test_unsupported_kinds)
 	only_deploy.supported_kinds = UINT64_C(1) << SMI_KIND_DEPLOYMENT;
 
 	static const char *const paths[] = {
-		PREFIX "/jobs",
-		PREFIX "/namespaces",
-		PREFIX "/namespaces/shop",
-		PREFIX "/namespaces/shop/edges",
-		PREFIX "/namespaces/shop/jobs",
-		PREFIX "/namespaces/shop/jobs/migrate",
-		PREFIX "/namespaces/shop/jobs/migrate/edges",
-		PREFIX "/namespaces/shop/pods/web-1",
+	    PREFIX "/jobs",
+	    PREFIX "/namespaces",
+	    PREFIX "/namespaces/shop",
+	    PREFIX "/namespaces/shop/edges",
+	    PREFIX "/namespaces/shop/jobs",
+	    PREFIX "/namespaces/shop/jobs/migrate",
+	    PREFIX "/namespaces/shop/jobs/migrate/edges",
+	    PREFIX "/namespaces/shop/pods/web-1",
 	};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		router_route("GET", paths[i], NULL, 0, &only_deploy, &r);
-		ck_assert_msg(r.type == ROUTE_ERROR && r.code == 404,
-			      "%s: type %d code %d", paths[i], r.type, r.code);
+		ck_assert_msg(r.type == ROUTE_ERROR && r.code == 404, "%s: type %d code %d",
+		              paths[i], r.type, r.code);
 		ck_assert_str_eq(r.reason, "NotFound");
 	}
 	/* A namespaced kind works without the Namespace kind. */
@@ -312,33 +315,37 @@ typedef struct bad_path {
 } bad_path;
 
 static const bad_path bad_names[] = {
-	{PREFIX "/namespaces/Shop/deployments/web", "Shop"},
-	{PREFIX "/namespaces/shop/deployments/Web", "Web"},
-	{PREFIX "/namespaces/-shop/deployments", "-shop"},
-	{PREFIX "/namespaces/shop-/deployments", "shop-"},
-	{PREFIX "/namespaces/shop/deployments/-web", "-web"},
-	{PREFIX "/namespaces/shop/deployments/web-", "web-"},
-	{PREFIX "/namespaces/shop/deployments/web\"}or vector(1)#", "web\"}or vector(1)#"},
-	{PREFIX "/namespaces/shop/deployments/web\"}or vector(1)#/edges", "web\"}or vector(1)#"},
-	{PREFIX "/namespaces/web\"}or vector(1)#/deployments", "web\"}or vector(1)#"},
-	{PREFIX "/namespaces/web\"}or vector(1)#", "web\"}or vector(1)#"},
-	{PREFIX "/namespaces/shop/deployments/a{b}", "a{b}"},
-	{PREFIX "/namespaces/a{b}/edges", "a{b}"},
-	{PREFIX "/namespaces/shop/deployments/we\tb", "we\\x09b"},
-	{PREFIX "/namespaces/shop/deployments/we\x7f" "b", "we\\x7fb"},
-	{PREFIX "/namespaces/sh\x01op/pods", "sh\\x01op"},
-	{PREFIX "/namespaces/shop/deployments/..", ".."},
-	{PREFIX "/namespaces/shop/deployments/.", "."},
-	{PREFIX "/namespaces/../deployments/web", ".."},
-	{PREFIX "/namespaces/shop/deployments/a..b", "a..b"},
-	{PREFIX "/namespaces/shop/deployments/.web", ".web"},
-	{PREFIX "/namespaces/shop/deployments/web.", "web."},
-	{PREFIX "/namespaces/shop/deployments/web_1", "web_1"},
-	{PREFIX "/namespaces/shop/deployments/w\xc3\xa9" "b", "w\\xc3\\xa9b"},
-	/* Namespace names are labels: no dots. */
-	{PREFIX "/namespaces/a.b", "a.b"},
-	{PREFIX "/namespaces/a.b/edges", "a.b"},
-	{PREFIX "/namespaces/a.b/deployments/web", "a.b"},
+    {PREFIX "/namespaces/Shop/deployments/web", "Shop"},
+    {PREFIX "/namespaces/shop/deployments/Web", "Web"},
+    {PREFIX "/namespaces/-shop/deployments", "-shop"},
+    {PREFIX "/namespaces/shop-/deployments", "shop-"},
+    {PREFIX "/namespaces/shop/deployments/-web", "-web"},
+    {PREFIX "/namespaces/shop/deployments/web-", "web-"},
+    {PREFIX "/namespaces/shop/deployments/web\"}or vector(1)#", "web\"}or vector(1)#"},
+    {PREFIX "/namespaces/shop/deployments/web\"}or vector(1)#/edges", "web\"}or vector(1)#"},
+    {PREFIX "/namespaces/web\"}or vector(1)#/deployments", "web\"}or vector(1)#"},
+    {PREFIX "/namespaces/web\"}or vector(1)#", "web\"}or vector(1)#"},
+    {PREFIX "/namespaces/shop/deployments/a{b}", "a{b}"},
+    {PREFIX "/namespaces/a{b}/edges", "a{b}"},
+    {PREFIX "/namespaces/shop/deployments/we\tb", "we\\x09b"},
+    {PREFIX "/namespaces/shop/deployments/we\x7f"
+            "b",
+     "we\\x7fb"},
+    {PREFIX "/namespaces/sh\x01op/pods", "sh\\x01op"},
+    {PREFIX "/namespaces/shop/deployments/..", ".."},
+    {PREFIX "/namespaces/shop/deployments/.", "."},
+    {PREFIX "/namespaces/../deployments/web", ".."},
+    {PREFIX "/namespaces/shop/deployments/a..b", "a..b"},
+    {PREFIX "/namespaces/shop/deployments/.web", ".web"},
+    {PREFIX "/namespaces/shop/deployments/web.", "web."},
+    {PREFIX "/namespaces/shop/deployments/web_1", "web_1"},
+    {PREFIX "/namespaces/shop/deployments/w\xc3\xa9"
+            "b",
+     "w\\xc3\\xa9b"},
+    /* Namespace names are labels: no dots. */
+    {PREFIX "/namespaces/a.b", "a.b"},
+    {PREFIX "/namespaces/a.b/edges", "a.b"},
+    {PREFIX "/namespaces/a.b/deployments/web", "a.b"},
 };
 
 START_TEST(test_invalid_names)
@@ -349,11 +356,11 @@ START_TEST(test_invalid_names)
 	ck_assert_msg(r.code == 400, "%s: code %d (%s)", c->path, r.code, r.message);
 	ck_assert_str_eq(r.reason, "BadRequest");
 	ck_assert_msg(strstr(r.message, c->shown) != NULL, "message \"%s\" does not show \"%s\"",
-		      r.message, c->shown);
+	              r.message, c->shown);
 	/* The message never carries raw control or non-ASCII bytes. */
 	for (const char *p = r.message; *p; p++)
 		ck_assert_msg((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f,
-			      "raw byte 0x%02x in message", (unsigned char)*p);
+		              "raw byte 0x%02x in message", (unsigned char)*p);
 }
 END_TEST
 
@@ -387,7 +394,8 @@ START_TEST(test_name_lengths)
 	get(path);
 	assert_metrics(SMI_KIND_POD, SMI_SCOPE_OBJECT, "shop", name);
 	char expected[1024];
-	snprintf(expected, sizeof expected, "/apis/metrics.smi-spec.io/v1alpha1/namespaces/shop/pods/%s", name);
+	snprintf(expected, sizeof expected,
+	         "/apis/metrics.smi-spec.io/v1alpha1/namespaces/shop/pods/%s", name);
 	assert_self_link(expected);
 
 	/* ... 254 is not, nor is one label of 64. */
@@ -464,17 +472,10 @@ typedef struct window_case {
 } window_case;
 
 static const window_case good_windows[] = {
-	{"5m", 300},
-	{"1m15s", 75},
-	{"1.5m", 90},
-	{"30s", 30},
-	{"90s", 90},
-	{"10s", 10},	/* the minimum itself */
-	{"1h", 3600},	/* the maximum itself */
-	{"60m", 3600},
-	{"0.5m", 30},
-	{"1m0.5s30.5s", 91},
-	{"20000ms", 20},
+    {"5m", 300},   {"1m15s", 75}, {"1.5m", 90},        {"30s", 30},
+    {"90s", 90},   {"10s", 10}, /* the minimum itself */
+    {"1h", 3600},               /* the maximum itself */
+    {"60m", 3600}, {"0.5m", 30},  {"1m0.5s30.5s", 91}, {"20000ms", 20},
 };
 
 START_TEST(test_window_valid)
@@ -488,26 +489,19 @@ START_TEST(test_window_valid)
 END_TEST
 
 static const char *const bad_windows[] = {
-	"5",	   /* no unit */
-	"1d",	   /* no such unit */
-	"",	   /* empty */
-	"500ms",   /* not whole seconds */
-	"1.5s",	   /* not whole seconds */
-	"30s1ns",  /* not whole seconds */
-	"-5m",	   /* negative */
-	"0",	   /* zero */
-	"0s",
-	"5s",	   /* below the 10 s minimum */
-	"9s",
-	"3601s",   /* above the 1 h maximum */
-	"2h",
-	"1h0m1s",
-	"99999999999999h", /* overflow */
-	"abc",
-	"5m ",
-	" 5m",
-	"5M",
-	"5m\"}",
+    "5",                                   /* no unit */
+    "1d",                                  /* no such unit */
+    "",                                    /* empty */
+    "500ms",                               /* not whole seconds */
+    "1.5s",                                /* not whole seconds */
+    "30s1ns",                              /* not whole seconds */
+    "-5m",                                 /* negative */
+    "0",                                   /* zero */
+    "0s",     "5s",                        /* below the 10 s minimum */
+    "9s",     "3601s",                     /* above the 1 h maximum */
+    "2h",     "1h0m1s", "99999999999999h", /* overflow */
+    "abc",    "5m ",    " 5m",
+    "5M",     "5m\"}",
 };
 
 START_TEST(test_window_invalid)
@@ -562,13 +556,13 @@ END_TEST
 START_TEST(test_window_every_scope)
 {
 	static const char *const paths[] = {
-		PREFIX "/deployments",
-		PREFIX "/namespaces",
-		PREFIX "/namespaces/shop",
-		PREFIX "/namespaces/shop/edges",
-		PREFIX "/namespaces/shop/deployments",
-		PREFIX "/namespaces/shop/deployments/web",
-		PREFIX "/namespaces/shop/deployments/web/edges",
+	    PREFIX "/deployments",
+	    PREFIX "/namespaces",
+	    PREFIX "/namespaces/shop",
+	    PREFIX "/namespaces/shop/edges",
+	    PREFIX "/namespaces/shop/deployments",
+	    PREFIX "/namespaces/shop/deployments/web",
+	    PREFIX "/namespaces/shop/deployments/web/edges",
 	};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		get_with(paths[i], "t", "2m");
@@ -658,11 +652,14 @@ END_TEST
 
 START_TEST(test_methods)
 {
-	static const char *const methods[] = {"POST", "PUT", "PATCH", "DELETE", "OPTIONS", "get",
-					      "CONNECT", "A-VERY-LONG-METHOD-NAME-INDEED"};
+	static const char *const methods[] = {
+	    "POST",    "PUT", "PATCH",   "DELETE",
+	    "OPTIONS", "get", "CONNECT", "A-VERY-LONG-METHOD-NAME-INDEED"};
 	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-		router_route(methods[i], PREFIX "/namespaces/shop/deployments/web", NULL, 0, &limits, &r);
-		ck_assert_msg(r.type == ROUTE_ERROR && r.code == 405, "%s: code %d", methods[i], r.code);
+		router_route(methods[i], PREFIX "/namespaces/shop/deployments/web", NULL, 0,
+		             &limits, &r);
+		ck_assert_msg(r.type == ROUTE_ERROR && r.code == 405, "%s: code %d", methods[i],
+		              r.code);
 		ck_assert_str_eq(r.reason, "MethodNotAllowed");
 	}
 	router_route("POST", "/apis", NULL, 0, &limits, &r);
