@@ -376,8 +376,9 @@ static json_t *traffic_metrics_list(const item_context *c, item_table *t)
 	json_object_set_new(list, "apiVersion", json_string(API_GROUP "/" API_VERSION));
 	json_object_set_new(list, "metadata", json_pack("{s:s}", "selfLink", link));
 	json_object_set_new(list, "resource", object_ref(r->kind, req->namespace_name, req->name));
-	/* Rebuilding the slots is not needed after sorting: the table is done. */
-	qsort(t->items, t->n_items, sizeof *t->items, item_compare);
+	/* The hash slots go stale when the items move; nothing looks up after this. */
+	if (t->n_items > 1) /* qsort must not see the NULL array of an empty table */
+		qsort(t->items, t->n_items, sizeof *t->items, item_compare);
 	json_t *items = json_array();
 	for (size_t i = 0; i < t->n_items; i++) {
 		const item *it = &t->items[i];

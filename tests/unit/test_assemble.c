@@ -18,6 +18,8 @@ const smi_adapter_descriptor *smi_adapter_descriptor_v1(void);
 #define PREFIX    "/apis/metrics.smi-spec.io/v1alpha1"
 #define EVAL_UNIX 1700000000 /* 2023-11-14T22:13:20Z */
 #define EVAL_TEXT "2023-11-14T22:13:20Z"
+/* Sentinel of the variadic helpers: a pointer, not a bare NULL. */
+#define END ((const char *)NULL)
 
 /* ---- fixture: adapter, host, label pool ---- */
 
@@ -123,7 +125,7 @@ static void add_worked_histogram(int q, const char *deployment, const char *ns)
 {
 	for (int i = 0; i < 26; i++)
 		add_series(q, worked_counts[i], "deployment", deployment, "le", linkerd_le[i],
-		           "namespace", ns, NULL);
+		           "namespace", ns, END);
 }
 
 static void route_for(const char *path, const char *t)
@@ -197,13 +199,13 @@ static const char *str_at(const json_t *obj, const char *key)
 static void assert_ref(const json_t *ref, const char *kind, const char *ns, const char *name)
 {
 	if (ns && name)
-		assert_keys(ref, "kind", "namespace", "name", NULL);
+		assert_keys(ref, "kind", "namespace", "name", END);
 	else if (ns)
-		assert_keys(ref, "kind", "namespace", NULL);
+		assert_keys(ref, "kind", "namespace", END);
 	else if (name)
-		assert_keys(ref, "kind", "name", NULL);
+		assert_keys(ref, "kind", "name", END);
 	else
-		assert_keys(ref, "kind", NULL);
+		assert_keys(ref, "kind", END);
 	ck_assert_str_eq(str_at(ref, "kind"), kind);
 	if (ns)
 		ck_assert_str_eq(str_at(ref, "namespace"), ns);
@@ -225,10 +227,10 @@ static void assert_metrics(const json_t *tm, const char *p99, const char *p90, c
 	for (size_t i = 0; i < 5; i++) {
 		json_t *m = json_array_get(metrics, i);
 		if (i < 3) {
-			assert_keys(m, "name", "unit", "value", NULL);
+			assert_keys(m, "name", "unit", "value", END);
 			ck_assert_str_eq(str_at(m, "unit"), "ms");
 		} else {
-			assert_keys(m, "name", "value", NULL);
+			assert_keys(m, "name", "value", END);
 		}
 		ck_assert_str_eq(str_at(m, "name"), names[i]);
 		ck_assert_msg(strcmp(str_at(m, "value"), values[i]) == 0,
@@ -243,14 +245,14 @@ static void assert_traffic_metrics(const json_t *tm, const char *kind, const cha
                                    const char *timestamp)
 {
 	assert_keys(tm, "kind", "apiVersion", "metadata", "timestamp", "window", "resource", "edge",
-	            "metrics", NULL);
+	            "metrics", END);
 	ck_assert_str_eq(str_at(tm, "kind"), "TrafficMetrics");
 	ck_assert_str_eq(str_at(tm, "apiVersion"), "metrics.smi-spec.io/v1alpha1");
 	json_t *md = json_object_get(tm, "metadata");
 	if (ns)
-		assert_keys(md, "name", "namespace", "selfLink", "creationTimestamp", NULL);
+		assert_keys(md, "name", "namespace", "selfLink", "creationTimestamp", END);
 	else
-		assert_keys(md, "name", "selfLink", "creationTimestamp", NULL);
+		assert_keys(md, "name", "selfLink", "creationTimestamp", END);
 	ck_assert_str_eq(str_at(md, "name"), name);
 	if (ns)
 		ck_assert_str_eq(str_at(md, "namespace"), ns);
@@ -264,7 +266,7 @@ static void assert_traffic_metrics(const json_t *tm, const char *kind, const cha
 static void assert_no_edge(const json_t *tm)
 {
 	json_t *edge = json_object_get(tm, "edge");
-	assert_keys(edge, "direction", "resource", NULL);
+	assert_keys(edge, "direction", "resource", END);
 	ck_assert_str_eq(str_at(edge, "direction"), "from");
 	ck_assert(json_is_null(json_object_get(edge, "resource")));
 }
@@ -273,18 +275,18 @@ static void assert_edge(const json_t *tm, const char *direction, const char *kin
                         const char *name)
 {
 	json_t *edge = json_object_get(tm, "edge");
-	assert_keys(edge, "direction", "resource", NULL);
+	assert_keys(edge, "direction", "resource", END);
 	ck_assert_str_eq(str_at(edge, "direction"), direction);
 	assert_ref(json_object_get(edge, "resource"), kind, ns, name);
 }
 
 static json_t *list_items(const json_t *list, const char *self_link, size_t n)
 {
-	assert_keys(list, "kind", "apiVersion", "metadata", "resource", "items", NULL);
+	assert_keys(list, "kind", "apiVersion", "metadata", "resource", "items", END);
 	ck_assert_str_eq(str_at(list, "kind"), "TrafficMetricsList");
 	ck_assert_str_eq(str_at(list, "apiVersion"), "metrics.smi-spec.io/v1alpha1");
 	json_t *md = json_object_get(list, "metadata");
-	assert_keys(md, "selfLink", NULL);
+	assert_keys(md, "selfLink", END);
 	ck_assert_str_eq(str_at(md, "selfLink"), self_link);
 	json_t *items = json_object_get(list, "items");
 	ck_assert_msg(json_is_array(items), "items is not an array");
@@ -298,9 +300,9 @@ START_TEST(test_object_worked_example)
 {
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", "1m");
 	add_series(0, 108.0, "classification", "success", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 1188.4, "classification", "failure", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_worked_histogram(1, "web", "emojivoto");
 	json_t *tm = assemble(EVAL_UNIX);
 
@@ -346,10 +348,10 @@ START_TEST(test_object_idle_histogram)
 	/* Buckets that matched but did not move: NaN quantiles become 0. */
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	add_series(0, 0.0, "classification", "success", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	for (int i = 0; i < 26; i++)
 		add_series(1, 0.0, "deployment", "web", "le", linkerd_le[i], "namespace",
-		           "emojivoto", NULL);
+		           "emojivoto", END);
 	json_t *tm = assemble(EVAL_UNIX);
 	assert_metrics(tm, "0", "0", "0", "0", "0");
 	ck_assert_ptr_null(strstr(body, "NaN"));
@@ -361,15 +363,15 @@ START_TEST(test_nan_ignored)
 {
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	add_series(0, NAN, "classification", "success", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 5.0, "classification", "success", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, INFINITY, "classification", "failure", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 2.0, "classification", "failure", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_worked_histogram(1, "web", "emojivoto");
-	add_series(1, NAN, "deployment", "web", "le", "7.0", "namespace", "emojivoto", NULL);
+	add_series(1, NAN, "deployment", "web", "le", "7.0", "namespace", "emojivoto", END);
 	json_t *tm = assemble(EVAL_UNIX);
 	assert_metrics(tm, "20", "7609m", "2409m", "5", "2");
 	ck_assert_ptr_null(strstr(body, "NaN"));
@@ -381,11 +383,11 @@ START_TEST(test_object_other_namespace_not_counted)
 	/* A same-named workload elsewhere never feeds the object. */
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	add_series(0, 1000.0, "classification", "success", "deployment", "web", "namespace",
-	           "other", NULL);
+	           "other", END);
 	add_series(0, 3.0, "classification", "success", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 7.0, "classification", "success", "deployment", "webx", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_worked_histogram(1, "web", "other");
 	json_t *tm = assemble(EVAL_UNIX);
 	assert_traffic_metrics(tm, "Deployment", "emojivoto", "web",
@@ -431,7 +433,7 @@ START_TEST(test_quantities)
 	const quantity_case *c = &quantity_cases[_i];
 	route_for(PREFIX "/namespaces/emojivoto/deployments/web", NULL);
 	add_series(0, c->value, "classification", "success", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	json_t *tm = assemble(EVAL_UNIX);
 	json_t *success = json_array_get(json_object_get(tm, "metrics"), 3);
 	ck_assert_msg(strcmp(str_at(success, "value"), c->text) == 0,
@@ -493,7 +495,7 @@ START_TEST(test_latency_scale)
 	static const double counts[] = {120, 410, 630, 760, 840, 955, 990, 1000};
 	for (int i = 0; i < 8; i++)
 		add_series(1, counts[i], "deployment", "web", "le", seconds_le[i], "namespace",
-		           "emojivoto", NULL);
+		           "emojivoto", END);
 	json_t *tm = assemble(EVAL_UNIX);
 	/* p99: rank 990 -> le=0.02 -> 20 ms. */
 	assert_metrics(tm, "20", "7609m", "2409m", "0", "0");
@@ -515,8 +517,8 @@ END_TEST
 START_TEST(test_namespace_object)
 {
 	route_for(PREFIX "/namespaces/emojivoto", NULL);
-	add_series(0, 12.0, "classification", "success", "namespace", "emojivoto", NULL);
-	add_series(0, 0.5, "classification", "failure", "namespace", "emojivoto", NULL);
+	add_series(0, 12.0, "classification", "success", "namespace", "emojivoto", END);
+	add_series(0, 0.5, "classification", "failure", "namespace", "emojivoto", END);
 	json_t *tm = assemble(EVAL_UNIX);
 	assert_traffic_metrics(tm, "Namespace", NULL, "emojivoto", PREFIX "/namespaces/emojivoto",
 	                       "30s", EVAL_TEXT);
@@ -531,13 +533,13 @@ START_TEST(test_namespace_list_sorted)
 {
 	route_for(PREFIX "/namespaces/emojivoto/deployments", NULL);
 	add_series(0, 3.0, "classification", "success", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 1.0, "classification", "success", "deployment", "emoji", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 2.0, "classification", "failure", "deployment", "voting", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 4.0, "classification", "failure", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_worked_histogram(1, "voting", "emojivoto");
 	json_t *list = assemble(EVAL_UNIX);
 
@@ -562,13 +564,13 @@ END_TEST
 START_TEST(test_cluster_list_sorted)
 {
 	route_for(PREFIX "/deployments", NULL);
-	add_series(0, 1.0, "classification", "success", "deployment", "a", "namespace", "b", NULL);
-	add_series(0, 2.0, "classification", "success", "deployment", "z", "namespace", "a", NULL);
-	add_series(0, 3.0, "classification", "success", "deployment", "b", "namespace", "a", NULL);
+	add_series(0, 1.0, "classification", "success", "deployment", "a", "namespace", "b", END);
+	add_series(0, 2.0, "classification", "success", "deployment", "z", "namespace", "a", END);
+	add_series(0, 3.0, "classification", "success", "deployment", "b", "namespace", "a", END);
 	add_series(0, 4.0, "classification", "success", "deployment", "web", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 5.0, "classification", "success", "deployment", "web", "namespace", "other",
-	           NULL);
+	           END);
 	json_t *list = assemble(EVAL_UNIX);
 
 	json_t *items = list_items(list, PREFIX "/deployments", 5);
@@ -589,11 +591,8 @@ START_TEST(test_cluster_list_sorted)
 }
 END_TEST
 
-/* BUG: core/assemble.c:380 traffic_metrics_list() calls
- * qsort(t->items, 0, ...) with t->items == NULL when no series fed an item;
- * qsort's pointer is declared nonnull, so UBSan reports "null pointer passed
- * as argument 1" and, with --enable-sanitizers (-fno-sanitize-recover),
- * this test exits early.  Passes without sanitizers. */
+/* Regression: traffic_metrics_list() called qsort(NULL, 0, ...) when no
+ * series fed an item; UBSan (nonnull argument) aborted the sanitizer build. */
 START_TEST(test_empty_lists)
 {
 	route_for(PREFIX "/namespaces/emojivoto/pods", NULL);
@@ -625,8 +624,8 @@ END_TEST
 START_TEST(test_namespaces_list)
 {
 	route_for(PREFIX "/namespaces", NULL);
-	add_series(0, 2.0, "classification", "success", "namespace", "linkerd", NULL);
-	add_series(0, 1.0, "classification", "success", "namespace", "emojivoto", NULL);
+	add_series(0, 2.0, "classification", "success", "namespace", "linkerd", END);
+	add_series(0, 1.0, "classification", "success", "namespace", "emojivoto", END);
 	json_t *list = assemble(EVAL_UNIX);
 	json_t *items = list_items(list, PREFIX "/namespaces", 2);
 	assert_traffic_metrics(json_array_get(items, 0), "Namespace", NULL, "emojivoto",
@@ -641,10 +640,10 @@ START_TEST(test_list_drops_invalid_names)
 {
 	route_for(PREFIX "/namespaces/emojivoto/deployments", NULL);
 	add_series(0, 1.0, "classification", "success", "deployment", "Bad\"}", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 1.0, "classification", "success", "deployment", "ok", "namespace",
-	           "emojivoto", NULL);
-	add_series(0, 1.0, "classification", "success", "namespace", "emojivoto", NULL);
+	           "emojivoto", END);
+	add_series(0, 1.0, "classification", "success", "namespace", "emojivoto", END);
 	json_t *list = assemble(EVAL_UNIX);
 	json_t *items = list_items(list, PREFIX "/namespaces/emojivoto/deployments", 1);
 	ck_assert_str_eq(str_at(json_object_get(json_array_get(items, 0), "metadata"), "name"),
@@ -661,10 +660,10 @@ static void add_edge(int q, double value, const char *classification_or_le, cons
 	if (q == 0)
 		add_series(0, value, "classification", classification_or_le, "deployment", src,
 		           "dst_deployment", dst, "dst_namespace", dst_ns, "namespace", src_ns,
-		           NULL);
+		           END);
 	else
 		add_series(1, value, "deployment", src, "dst_deployment", dst, "dst_namespace",
-		           dst_ns, "le", classification_or_le, "namespace", src_ns, NULL);
+		           dst_ns, "le", classification_or_le, "namespace", src_ns, END);
 }
 
 START_TEST(test_edges)
@@ -733,9 +732,9 @@ START_TEST(test_namespace_edges)
 {
 	route_for(PREFIX "/namespaces/emojivoto/edges", "2m");
 	add_series(0, 4.0, "classification", "success", "dst_namespace", "backend", "namespace",
-	           "emojivoto", NULL);
+	           "emojivoto", END);
 	add_series(0, 6.0, "classification", "success", "dst_namespace", "emojivoto", "namespace",
-	           "load", NULL);
+	           "load", END);
 	json_t *list = assemble(EVAL_UNIX);
 	const char *link = PREFIX "/namespaces/emojivoto/edges";
 	json_t *items = list_items(list, link, 2);
@@ -757,8 +756,8 @@ START_TEST(test_many_items)
 	for (int i = 0; i < 300; i++) {
 		snprintf(names[i], sizeof names[i], "pod-%03d", 299 - i);
 		add_series(0, (double)(299 - i), "classification", "success", "namespace",
-		           "emojivoto", "pod", names[i], NULL);
-		add_series(1, 1.0, "le", "+Inf", "namespace", "emojivoto", "pod", names[i], NULL);
+		           "emojivoto", "pod", names[i], END);
+		add_series(1, 1.0, "le", "+Inf", "namespace", "emojivoto", "pod", names[i], END);
 	}
 	json_t *list = assemble(EVAL_UNIX);
 	json_t *items = list_items(list, PREFIX "/namespaces/emojivoto/pods", 300);

@@ -578,10 +578,9 @@ START_TEST(test_identify_resource_missing_labels)
 }
 END_TEST
 
-/* BUG: adapters/linkerd/linkerd.c linkerd_identify() (lines 137-154) reports
- * a namespaced resource with self_namespace NULL when the series has the
- * name label but no `namespace`; adapter.h says namespace is NULL only for
- * the Namespace kind.  The core drops it later (assemble.c valid_name). */
+/* A namespaced resource without its `namespace` label is not attributable:
+ * adapter.h allows a NULL namespace only for the Namespace kind.
+ * (Regression: identify() used to report it with self_namespace NULL.) */
 START_TEST(test_identify_resource_missing_namespace)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_CLUSTER_LIST, NULL, NULL);
@@ -713,11 +712,9 @@ START_TEST(test_identify_edges_missing_names)
 }
 END_TEST
 
-/* BUG: adapters/linkerd/linkerd.c linkerd_identify() (lines 156-170) keeps an
- * edge whose peer has a name but no namespace label (dst_namespace or
- * namespace missing) and reports peer_namespace NULL for a namespaced kind;
- * such a series names no identifiable peer and should be dropped.  The
- * core drops it later (assemble.c valid_name). */
+/* An edge series missing dst_namespace or namespace names no identifiable
+ * peer and is dropped.  (Regression: identify() used to keep it with
+ * peer_namespace NULL for a namespaced kind.) */
 START_TEST(test_identify_edges_missing_namespace)
 {
 	smi_request q = web_edges();

@@ -319,10 +319,8 @@ START_TEST(test_bad_side_labels)
 END_TEST
 
 /* A namespace label that is not a label name must not be dropped silently
- * from {{group_by}}: the grouping would merge namespaces.
- * BUG: core/promql.c emit_group_by() (with_ns) skips an invalid
- * namespace_label instead of failing like emit_target() does, so a
- * Deployment list renders "deployment" and merges web in every namespace. */
+ * from {{group_by}}: the grouping would merge namespaces.  (Regression:
+ * emit_group_by() used to skip it and render just "deployment".) */
 START_TEST(test_group_by_bad_namespace_label)
 {
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_CLUSTER_LIST, NULL, NULL);
