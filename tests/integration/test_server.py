@@ -74,7 +74,9 @@ class Server:
         self.proc.terminate()
         rc = self.proc.wait(timeout=30)
         self.log.seek(0)
-        return rc, self.log.read()
+        text = self.log.read()
+        self.log.close()
+        return rc, text
 
 
 class FakePrometheus:
