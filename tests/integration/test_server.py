@@ -1,6 +1,7 @@
 """End-to-end tests of the server's edges: TLS and the front-proxy check,
 hostile paths, Status errors, the admin port, Prometheus faults and
 recovery, and the command line (config errors, broken adapters)."""
+import concurrent.futures
 import json
 import os
 import socket
@@ -304,6 +305,34 @@ class PrometheusFaults(unittest.TestCase):
             rc, log = server.stop()
         self.assertEqual(rc, 0, log[-2000:])
         self.assertNotIn("Sanitizer", log)
+
+
+def prometheus_query_requests():
+    """Prometheus' own count of instant queries it has served (independent of
+    smi-metrics' self-metrics)."""
+    with urllib.request.urlopen(ENV["PROM_URL"] + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("prometheus_http_requests_total{") and 'handler="/api/v1/query"' in line:
+            total += float(line.split()[-1])
+    return total
+
+
+class SingleFlight(unittest.TestCase):
+    def test_hundred_identical_requests_cost_one_plan(self):
+        # A window no other test uses, so nothing is cached yet.
+        path = f"{PREFIX}/namespaces/emojivoto/deployments/voting?t=47s"
+        before = prometheus_query_requests()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
+            codes = list(pool.map(lambda _: https(path)[0], range(100)))
+        after = prometheus_query_requests()
+        self.assertEqual(codes, [200] * 100)
+        # The Linkerd plan is two distinct queries; allow at most two each.
+        self.assertGreaterEqual(after - before, 2)
+        self.assertLessEqual(after - before, 4)
+        code, text = http(ENV["SMI_ADMIN_URL"] + "/metrics")
+        self.assertIn('smi_metrics_cache_requests_total{outcome="shared"}', text)
 
 
 class CommandLine(unittest.TestCase):
