@@ -95,8 +95,10 @@ static int hex_value(char c)
 	return -1;
 }
 
-/* Decodes %XX in place, except %00, which stays literal so that a NUL can
- * never shorten a path or value behind the validator's back. */
+/* Decodes %XX in place, except %00 and %2F, which stay literal: a NUL must
+ * never shorten a path or value behind the validator's back, and an encoded
+ * slash must never become a segment separator (it stays an invalid byte of
+ * the segment, so the request is refused). */
 static size_t unescape_keep_nul(void *cls, struct MHD_Connection *c, char *s)
 {
 	(void)cls;
@@ -105,8 +107,9 @@ static size_t unescape_keep_nul(void *cls, struct MHD_Connection *c, char *s)
 	for (const char *r = s; *r; r++) {
 		int hi = r[0] == '%' ? hex_value(r[1]) : -1;
 		int lo = hi >= 0 ? hex_value(r[2]) : -1;
-		if (lo >= 0 && (hi || lo)) {
-			*w++ = (char)(hi * 16 + lo);
+		int decoded = lo >= 0 ? hi * 16 + lo : -1;
+		if (decoded > 0 && decoded != '/') {
+			*w++ = (char)decoded;
 			r += 2;
 		} else {
 			*w++ = *r;

@@ -5,7 +5,7 @@
 # stack_start BUILD_DIR STATE_DIR; stack_stop undoes it.
 #
 # Exports after stack_start: SIM_URL PROM_URL SMI_URL SMI_ADMIN_URL KUBECONFIG
-# CERT_DIR SMI_CONFIG SMI_LOG STACK_STATE SCRAPE_INTERVAL
+# CERT_DIR SMI_CONFIG SMI_LOG PROM_QUERY_LOG STACK_STATE SCRAPE_INTERVAL
 
 STACK_REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_PIDS=()
@@ -54,7 +54,12 @@ stack_start() {
     sed -e "s/@SCRAPE_INTERVAL@/${SCRAPE_INTERVAL}s/g" -e "s/@SIM_TARGET@/127.0.0.1:$sim_port/g" \
         "$STACK_REPO/sim/prometheus.yml.in" >"$state/prometheus.yml"
     rm -rf "$state/tsdb"
-    prometheus --config.file="$state/prometheus.yml" --storage.tsdb.path="$state/tsdb" \
+    # Prometheus alone also logs every query it runs (PROM_QUERY_LOG): the
+    # hostile-input tests read back exactly what smi-metrics sent.
+    PROM_QUERY_LOG=$state/prometheus-queries.log
+    sed -e "s|^global:|global:\n  query_log_file: $PROM_QUERY_LOG|" "$state/prometheus.yml" \
+        >"$state/prometheus-server.yml"
+    prometheus --config.file="$state/prometheus-server.yml" --storage.tsdb.path="$state/tsdb" \
         --web.listen-address="127.0.0.1:$prom_port" >"$state/prometheus.log" 2>&1 &
     STACK_PIDS+=($!)
     stack_wait_http "$PROM_URL/-/ready" 30
@@ -88,7 +93,7 @@ YAML
 
     "$STACK_REPO/scripts/kubeconfig.sh" "$CERT_DIR" "$SMI_URL" >/dev/null
     KUBECONFIG=$CERT_DIR/kubeconfig
-    export SIM_URL PROM_URL SMI_URL SMI_ADMIN_URL KUBECONFIG CERT_DIR SMI_CONFIG SMI_LOG \
+    export SIM_URL PROM_URL SMI_URL SMI_ADMIN_URL KUBECONFIG CERT_DIR SMI_CONFIG SMI_LOG PROM_QUERY_LOG \
         STACK_STATE SCRAPE_INTERVAL SMI_PID
 }
 
