@@ -23,6 +23,10 @@
 
 enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2, EXIT_ADAPTER = 3 };
 
+/* Kubernetes waits terminationGracePeriodSeconds (30 s by default) between
+ * SIGTERM and SIGKILL; finish in-flight requests well inside that. */
+#define SHUTDOWN_GRACE_SECONDS 25
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -148,7 +152,11 @@ static int app_run(app *a)
 		*a->cfg->admin.listen ? a->cfg->admin.listen : "(disabled)", a->cfg->prometheus.url);
 	int sig = 0;
 	sigwait(&signals, &sig);
-	log_msg(LOG_INFO, "received %s: draining requests and stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	log_msg(LOG_INFO, "received %s: draining requests (up to %d s) and stopping",
+		sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_GRACE_SECONDS);
+	server_drain(a->server, SHUTDOWN_GRACE_SECONDS);
+	a->server = NULL;
+	log_msg(LOG_INFO, "stopped");
 	return 0;
 }
 

@@ -37,6 +37,7 @@ struct server {
 	selfmetrics *sm;
 	char *cert_pem, *key_pem;
 	atomic_bool ready;
+	atomic_int in_flight; /* API requests between first callback and completion */
 };
 
 typedef struct request_state {
@@ -205,6 +206,7 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
 		st = calloc(1, sizeof *st);
 		if (!st)
 			return MHD_NO;
+		atomic_fetch_add(&s->in_flight, 1);
 		clock_gettime(CLOCK_MONOTONIC, &st->start);
 		*con_cls = st;
 		return MHD_YES;
@@ -258,9 +260,11 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
 	(void)c;
 	(void)toe;
+	server *s = cls;
+	if (*con_cls)
+		atomic_fetch_sub(&s->in_flight, 1);
 	free(*con_cls);
 	*con_cls = NULL;
 }
@@ -372,7 +376,7 @@ server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char 
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)1024 * 1024,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, NULL,
-		MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!s->api_daemon) {
@@ -410,13 +414,29 @@ fail:
 
 void server_stop(server *s)
 {
+	server_drain(s, 0);
+}
+
+void server_drain(server *s, unsigned grace_seconds)
+{
 	if (!s)
 		return;
+	/* Unready first, so that Kubernetes takes the endpoint out of rotation. */
 	atomic_store(&s->ready, false);
 	if (s->api_daemon) {
-		/* Stop accepting first; MHD_stop_daemon then joins the connection
-		 * threads, so requests in flight complete. */
+		/* Stop accepting; connections already open keep being served. */
 		MHD_socket fd = MHD_quiesce_daemon(s->api_daemon);
+		/* MHD_stop_daemon shuts connection sockets down, so wait for the
+		 * requests in flight to be answered first, up to the grace period. */
+		for (unsigned waited_ms = 0; atomic_load(&s->in_flight) > 0 &&
+					     waited_ms < grace_seconds * 1000;
+		     waited_ms += 20) {
+			struct timespec tick = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+			nanosleep(&tick, NULL);
+		}
+		int left = atomic_load(&s->in_flight);
+		if (left > 0)
+			log_msg(LOG_WARN, "grace period over: closing %d requests still in flight", left);
 		MHD_stop_daemon(s->api_daemon);
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);

@@ -19,8 +19,13 @@ typedef struct server server;
 server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char *err,
 		     size_t err_size);
 
-/* Stops accepting, lets in-flight requests finish, closes everything. */
+/* Stops at once (start-up failures, tests): server_drain(s, 0). */
 void server_stop(server *s);
+
+/* Graceful stop: /readyz turns 500, the API port stops accepting, requests
+ * in flight get up to grace_seconds to be answered, then everything
+ * closes and `s` is freed. */
+void server_drain(server *s, unsigned grace_seconds);
 
 /* Parses "host:port" / "[v6]:port" for bind(); exposed for tests. */
 int server_parse_listen(const char *listen, struct sockaddr_storage *out, char *err,

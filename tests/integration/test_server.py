@@ -307,6 +307,35 @@ class PrometheusFaults(unittest.TestCase):
         self.assertNotIn("Sanitizer", log)
 
 
+class Lifecycle(unittest.TestCase):
+    def test_sigterm_drains_in_flight_requests_and_exits_0(self):
+        fake = FakePrometheus()
+        fake.serve("hang")  # every query takes the full 2 s timeout
+        server = Server(f"http://127.0.0.1:{fake.port}")
+        results = []
+        worker = threading.Thread(target=lambda: results.append(
+            server.get(f"{PREFIX}/namespaces/emojivoto/deployments/web")))
+        try:
+            worker.start()
+            time.sleep(0.7)  # the request is waiting on Prometheus now
+            server.proc.send_signal(15)
+            time.sleep(0.3)
+            # No new connections once draining has begun.
+            with self.assertRaises(OSError):
+                https("/livez", cert=None, base=server.url)
+            worker.join(timeout=10)
+            self.assertEqual(len(results), 1, "the in-flight request was answered")
+            self.assertEqual(results[0][0], 504)
+            self.assertEqual(server.proc.wait(timeout=10), 0)
+        finally:
+            fake.refuse()
+            if server.proc.poll() is None:
+                server.proc.kill()
+            rc, log = server.stop()
+        self.assertIn("draining requests", log)
+        self.assertNotIn("Sanitizer", log)
+
+
 def prometheus_query_requests():
     """Prometheus' own count of instant queries it has served (independent of
     smi-metrics' self-metrics)."""
