@@ -87,7 +87,9 @@ bool api_check_templates(const adapter *ad, const config *cfg, char *err, size_t
 {
 	const smi_adapter_descriptor *d = adapter_descriptor(ad);
 	const char *known[65];
-	size_t n = d->n_templates < 64 ? d->n_templates : 64;
+	size_t n = d->n_templates; /* the loader caps it at 64 */
+	if (n > 64)
+		n = 64;
 	for (size_t i = 0; i < n; i++)
 		known[i] = d->templates[i].id;
 	known[n] = NULL;

@@ -209,8 +209,13 @@ static bool classify_results(const assemble_input *in, item_table *t, char *err,
 			const prom_series *ps = &res->series[i];
 			if (isnan(ps->value) || isinf(ps->value))
 				continue; /* no traffic in a histogram, or a division by zero */
-			smi_label labels[64];
-			size_t n = ps->n_labels < 64 ? ps->n_labels : 64;
+			smi_label stack_labels[32];
+			smi_label *labels = stack_labels;
+			size_t n = ps->n_labels;
+			if (n > 32 && !(labels = malloc(n * sizeof *labels))) {
+				snprintf(err, err_size, "out of memory assembling the answer");
+				return false;
+			}
 			for (size_t l = 0; l < n; l++) {
 				labels[l].name = ps->labels[l].name;
 				labels[l].value = ps->labels[l].value;
@@ -218,6 +223,9 @@ static bool classify_results(const assemble_input *in, item_table *t, char *err,
 			smi_series series = {.struct_size = sizeof series, .n_labels = n, .labels = labels};
 			smi_identity id = {.struct_size = sizeof id};
 			smi_status st = in->adapter->identify(in->adapter_state, req, q, &series, &id);
+			/* The identity borrows label values from `ps`, not from `labels`. */
+			if (labels != stack_labels)
+				free(labels);
 			if (st != SMI_OK) {
 				snprintf(err, err_size, "adapter %s could not classify a series of query %u (status %d)",
 					 in->adapter->name, q, (int)st);

@@ -31,7 +31,7 @@ static void route_fail(route *r, int code, const char *reason, const char *fmt, 
 static void quote_for_message(const char *in, char *out, size_t out_size)
 {
 	size_t o = 0, i = 0;
-	for (; in[i] && i < 64 && o + 5 < out_size; i++) {
+	for (; i < 64 && in[i] && o + 5 < out_size; i++) {
 		unsigned char c = (unsigned char)in[i];
 		if (c >= 0x20 && c < 0x7f) {
 			out[o++] = (char)c;
@@ -217,8 +217,8 @@ static bool parse_params(const route_param *params, size_t n,
 
 static bool set_namespace(route *r, const char *ns)
 {
-	char shown[300];
 	if (!router_valid_dns_label(ns)) {
+		char shown[300];
 		quote_for_message(ns, shown, sizeof shown);
 		route_fail(r, 400, "BadRequest",
 			   "invalid namespace \"%s\": must be a DNS-1123 label (lower-case letters, digits and '-', at most 63)",
@@ -232,10 +232,10 @@ static bool set_namespace(route *r, const char *ns)
 
 static bool set_name(route *r, const char *name)
 {
-	char shown[300];
 	bool ok = r->kind->kind == SMI_KIND_NAMESPACE ? router_valid_dns_label(name)
 						      : router_valid_dns_subdomain(name);
 	if (!ok) {
+		char shown[300];
 		quote_for_message(name, shown, sizeof shown);
 		route_fail(r, 400, "BadRequest",
 			   "invalid %s name \"%s\": must be a DNS-1123 %s", r->kind->plural, shown,

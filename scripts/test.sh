@@ -68,6 +68,12 @@ echo "=== dependencies"
 scripts/install-deps.sh
 export PATH="$repo/.tools/bin:$PATH"
 
+static_analysis() {
+    cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
+        --inline-suppr --std=c11 -I include -I core core adapters sim tests/abi
+}
+
+step "static analysis (cppcheck)" static_analysis
 step "build (-Werror)" scripts/build.sh build --enable-werror
 step "unit and ABI suites" make_check build
 step "install with DESTDIR" install_check
