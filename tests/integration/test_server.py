@@ -128,6 +128,26 @@ class FakePrometheus:
                 path = data.split(b" ")[1].decode()
                 with urllib.request.urlopen(ENV["PROM_URL"] + path, timeout=10) as r:
                     body, code = r.read(), 200
+            elif self.mode == "trickle":
+                # Headers at once, then one byte a second: never completes in time.
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+                for _ in range(6):
+                    try:
+                        conn.sendall(b" ")
+                    except OSError:
+                        return
+                    time.sleep(1)
+                return
+            elif self.mode == "huge":
+                # A body larger than the client's cap (32 MiB), sent as fast as possible.
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (40 << 20)
+                try:
+                    conn.sendall(head + b'{"status":"success","data":{"resultType":"vector","result":[' + b" " * (40 << 20))
+                except OSError:
+                    pass
+                return
+            elif self.mode == "500":
+                body, code = b"internal server error", 500
             elif self.mode == "garbage":
                 body, code = b"<html>not json", 200
             elif self.mode == "error":
@@ -289,11 +309,18 @@ class PrometheusFaults(unittest.TestCase):
             code, _, body = server.get(self.WEB)
             self.assertEqual((code, status_of(body)["reason"]), (504, "Timeout"))
             self.assertLess(time.monotonic() - start, 2 + 1.5, "answer within timeout + 1 s")
-            for mode in ("garbage", "error", "matrix"):
+            fake.serve("trickle")
+            start = time.monotonic()
+            code, _, body = server.get(self.WEB)
+            self.assertEqual((code, status_of(body)["reason"]), (504, "Timeout"))
+            self.assertLess(time.monotonic() - start, 2 + 1.5, "a trickle is cut at the timeout")
+            for mode in ("garbage", "error", "matrix", "500", "huge"):
                 fake.serve(mode)
+                start = time.monotonic()
                 code, _, body = server.get(self.WEB)
                 self.assertEqual(code, 502, (mode, body))
                 self.assertIn("Prometheus", status_of(body)["message"])
+                self.assertLess(time.monotonic() - start, 2 + 1.5, mode)
             fake.serve("proxy")
             code, _, body = server.get(self.WEB)
             self.assertEqual(code, 200, body)
