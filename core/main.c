@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api.h"
 #include "auth.h"
@@ -114,6 +115,19 @@ static void print_summary(const app *a)
 	printf("\n");
 }
 
+/* Each connection costs a descriptor (and Prometheus connections more): use
+ * the hard limit rather than the customary soft 1024. */
+static void raise_fd_limit(void)
+{
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+			log_msg(LOG_WARN, "cannot raise the open-file limit to %llu",
+				(unsigned long long)lim.rlim_max);
+	}
+}
+
 static int app_run(app *a)
 {
 	char err[1024] = "";
@@ -124,6 +138,7 @@ static int app_run(app *a)
 	/* Block before any thread starts, so only sigwait() sees them. */
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	a->prom = prom_client_new(a->cfg->prometheus.url, a->cfg->prometheus.timeout_ms, err, sizeof err);
 	if (!a->prom) {

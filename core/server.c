@@ -358,7 +358,9 @@ server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char 
 	s->key_pem = s->cert_pem ? slurp(cfg->server.tls_key_file, err, err_size) : NULL;
 	if (!s->key_pem)
 		goto fail;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+	/* poll(), not select(): with a thousand connections descriptors pass
+	 * FD_SETSIZE. */
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
 			     MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	if (api_addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -387,7 +389,7 @@ server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char 
 	if (cfg->admin.listen && *cfg->admin.listen) {
 		if (server_parse_listen(cfg->admin.listen, &admin_addr, err, err_size) != 0)
 			goto fail;
-		unsigned int admin_flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+		unsigned int admin_flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
 					   MHD_USE_ERROR_LOG;
 		if (admin_addr.ss_family == AF_INET6)
 			admin_flags |= MHD_USE_IPv6;

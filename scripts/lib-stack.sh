@@ -115,14 +115,15 @@ stack_wait_data() {
     return 1
 }
 
-# Stops everything stack_start started: SIGTERM, then SIGKILL after 10 s.
+# Stops everything stack_start started: SIGTERM, then SIGKILL after
+# STACK_STOP_WAIT seconds (default 10).
 stack_stop() {
     local pid i
     for pid in "${STACK_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in "${STACK_PIDS[@]}"; do
-        for ((i = 0; i < 100; i++)); do
+        for ((i = 0; i < ${STACK_STOP_WAIT:-10} * 10; i++)); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done

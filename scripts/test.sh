@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh: README command 2, and what CI runs.  Installs every dependency,
-# then: a -Werror build with the unit and ABI suites (make check) and a
-# DESTDIR install check; the same suites under ASan+UBSan; the integration
-# suite (real Prometheus, simulator, kubectl) against the sanitizer build;
+# then: cppcheck; a -Werror build with the unit and ABI suites (make check)
+# and a DESTDIR install check; the same suites under ASan+UBSan; the
+# integration suite (real Prometheus, simulator, kubectl) against the
+# sanitizer build; the server under valgrind; a 1000-connection TLS soak;
 # finally the README demo in --once mode.
 set -euo pipefail
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -81,6 +82,10 @@ step "build (-Werror, ASan+UBSan)" scripts/build.sh build-asan --enable-werror -
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 step "unit and ABI suites under ASan+UBSan" make_check build-asan
 step "integration suite (ASan+UBSan server)" tests/integration/run.sh "$repo/build-asan"
+step "valgrind memcheck of the server (no errors, no leaks)" \
+    tests/integration/stack-run.sh --valgrind "$repo/build" test_linkerd_api test_hostile
+step "soak: 1000 TLS connections for 60 s" \
+    env SMI_SOAK_SECONDS=60 SMI_SOAK_CONNECTIONS=1000 tests/integration/stack-run.sh "$repo/build" test_soak
 step "README demo (--once)" scripts/demo.sh --once
 
 echo
