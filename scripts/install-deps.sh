@@ -30,12 +30,13 @@ APT_PACKAGES=(
     libmicrohttpd-dev libgnutls28-dev libssl-dev libcurl4-openssl-dev
     libjansson-dev libyaml-dev check
     prometheus
-    openssl curl jq unzip python3 valgrind
+    victoria-metrics
+    openssl curl jq unzip python3 python3-yaml valgrind cppcheck apache2-utils
     clang libclang-rt-dev llvm
     ca-certificates
 )
 # Packages whose maintainer scripts start a daemon; stopped if we install them.
-SERVICE_PACKAGES=(prometheus prometheus-node-exporter)
+SERVICE_PACKAGES=(prometheus prometheus-node-exporter victoria-metrics)
 POLICY_RC=/usr/sbin/policy-rc.d
 
 log() { printf 'install-deps: %s\n' "$*"; }
