@@ -4,7 +4,10 @@
 # for data, then shows the SMI answers for deployments/web and its edges
 # through the real kubectl.  Stops everything on Ctrl-C (or at once with
 # --once).
-#   scripts/demo.sh [--once] [--adapter linkerd]
+#   scripts/demo.sh [--once] [--adapter linkerd|istio|istio-ambient|istio-mixer]
+# --adapter picks the simulated mesh and the adapter that reads it: istio is
+# telemetry v2 with sidecars, istio-ambient ztunnel plus a waypoint,
+# istio-mixer the legacy Mixer metrics (adapter istio, mode: mixer).
 set -euo pipefail
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 once=no
@@ -13,11 +16,15 @@ while [ $# -gt 0 ]; do
     case $1 in
     --once) once=yes ;;
     --adapter) SMI_MESH=${2:?--adapter needs a name}; shift ;;
-    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "demo: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
+case $SMI_MESH in
+linkerd | istio | istio-ambient | istio-mixer) ;;
+*) echo "demo: --adapter: linkerd, istio, istio-ambient or istio-mixer, not '$SMI_MESH'" >&2; exit 2 ;;
+esac
 export SMI_MESH
 
 "$repo/scripts/install-deps.sh"

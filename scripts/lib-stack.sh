@@ -6,6 +6,12 @@
 #
 # Exports after stack_start: SIM_URL PROM_URL SMI_URL SMI_ADMIN_URL KUBECONFIG
 # CERT_DIR SMI_CONFIG SMI_LOG PROM_QUERY_LOG STACK_STATE SCRAPE_INTERVAL
+#
+# SMI_MESH picks the simulated mesh (smi-sim --mesh: linkerd, istio,
+# istio-ambient, istio-mixer; default linkerd).  The adapter is the part
+# before the first '-' unless SMI_ADAPTER says otherwise, and its options
+# (a YAML flow mapping) come from SMI_ADAPTER_OPTIONS, by default what the
+# mesh needs ({mode: mixer} for istio-mixer, {} otherwise).
 
 STACK_REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_PIDS=()
@@ -30,6 +36,12 @@ stack_wait_http() {
 
 stack_start() {
     local build=$1 state=$2
+    local mesh=${SMI_MESH:-linkerd} adapter options
+    adapter=${SMI_ADAPTER:-${mesh%%-*}}
+    case $mesh in
+    istio-mixer) options=${SMI_ADAPTER_OPTIONS:-'{mode: mixer}'} ;;
+    *) options=${SMI_ADAPTER_OPTIONS:-'{}'} ;;
+    esac
     STACK_STATE=$state
     SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-2}
     mkdir -p "$state"
@@ -46,7 +58,7 @@ stack_start() {
     SMI_URL=https://127.0.0.1:$api_port
     SMI_ADMIN_URL=http://127.0.0.1:$admin_port
 
-    "$build/sim/smi-sim" --listen "127.0.0.1:$sim_port" --mesh "${SMI_MESH:-linkerd}" \
+    "$build/sim/smi-sim" --listen "127.0.0.1:$sim_port" --mesh "$mesh" \
         >"$state/sim.log" 2>&1 &
     STACK_PIDS+=($!)
     stack_wait_http "$SIM_URL/metrics" 10
@@ -80,8 +92,9 @@ prometheus:
   url: "$PROM_URL"
   timeout: 10s
 adapter:
-  name: ${SMI_MESH:-linkerd}
-  adaptersDir: "$build/adapters/${SMI_MESH:-linkerd}/.libs"
+  name: $adapter
+  adaptersDir: "$build/adapters/$adapter/.libs"
+  options: $options
 log:
   level: ${SMI_LOG_LEVEL:-info}
 YAML

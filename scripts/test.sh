@@ -49,7 +49,8 @@ install_check() {
     dest=$(mktemp -d)
     make -C build --no-print-directory install DESTDIR="$dest" >/dev/null
     local prefix=/usr/local f
-    for f in bin/smi-metrics lib/smi-metrics/adapters/linkerd.so include/smi-metrics/adapter.h \
+    for f in bin/smi-metrics lib/smi-metrics/adapters/linkerd.so lib/smi-metrics/adapters/istio.so \
+        include/smi-metrics/adapter.h share/smi-metrics/manifests/istio/mixer-smi-metrics.yaml \
         lib/pkgconfig/smi-metrics-adapter.pc; do
         if [ ! -e "$dest$prefix/$f" ]; then
             echo "install: $prefix/$f missing under DESTDIR" >&2
@@ -78,6 +79,7 @@ step "static analysis (cppcheck)" static_analysis
 step "build (-Werror)" scripts/build.sh build --enable-werror
 step "unit and ABI suites" make_check build
 step "install with DESTDIR" install_check
+step "helm chart and packaging (real helm)" tests/helm/run.sh "$repo/build"
 step "build (-Werror, ASan+UBSan)" scripts/build.sh build-asan --enable-werror --enable-sanitizers
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 step "unit and ABI suites under ASan+UBSan" make_check build-asan

@@ -149,8 +149,12 @@ static void label_addf(sim_buf *buf, const char *name, const char *fmt, ...)
  * account) can feed one stream; the set is fixed at start. */
 
 typedef enum sim_side {
-	SIM_SIDE_SERVER, /* the callee's proxy: Linkerd inbound, Istio destination */
-	SIM_SIDE_CLIENT, /* the caller's proxy: Linkerd outbound, Istio source */
+	SIM_SIDE_SERVER,	 /* the callee's proxy: Linkerd inbound, Istio destination */
+	SIM_SIDE_CLIENT,	 /* the caller's proxy: Linkerd outbound, Istio source */
+	SIM_SIDE_WAYPOINT,	 /* an Istio ambient waypoint in front of the callee (L7) */
+	SIM_SIDE_ZTUNNEL_SERVER, /* Istio ambient ztunnel on the callee's node (L4 only) */
+	SIM_SIDE_ZTUNNEL_CLIENT, /* ztunnel on the caller's node (L4 only) */
+	SIM_SIDE_COUNT,
 } sim_side;
 
 typedef struct sim_outcome {
@@ -160,6 +164,7 @@ typedef struct sim_outcome {
 
 typedef struct sim_stream {
 	char *labels;            /* owned; every label but the outcome's */
+	sim_side side;           /* who reports it */
 	sim_outcome outcomes[2]; /* [0] success, [1] failure */
 } sim_stream;
 
@@ -216,6 +221,12 @@ typedef struct sim_mesh {
 	bool (*stream_labels)(const topo_edge *edge, const topo_cell *cell, sim_side side,
 			      sim_buf *out);
 	void (*render)(const sim_stream *streams, size_t stream_count, sim_buf *out);
+	/* Writes the members of the mesh's "mesh" object in --describe (each
+	 * line starting with ",\n"), after its name and histogram bounds. */
+	void (*describe)(FILE *out);
+	/* Finite bounds of the latency histogram, in milliseconds. */
+	double (*bound_ms)(size_t index);
+	size_t bound_count;
 } sim_mesh;
 
 /* --- Linkerd 2.x proxy (reference mesh-telemetry.md §2, §9.1) --- */
@@ -323,7 +334,7 @@ static bool linkerd_stream_labels(const topo_edge *edge, const topo_cell *cell, 
 		linkerd_inbound_labels(edge, cell, out);
 		return true;
 	}
-	if (!edge->caller->meshed)
+	if (side != SIM_SIDE_CLIENT || !edge->caller->meshed)
 		return false; /* no proxy, no outbound series */
 	linkerd_outbound_labels(edge, cell, out);
 	return true;
@@ -401,7 +412,7 @@ static void linkerd_render(const sim_stream *streams, size_t stream_count, sim_b
 	linkerd_render_responses(streams, stream_count, out);
 }
 
-/* --- Istio telemetry v2 sidecars (reference mesh-telemetry.md §3, §9.2) --- */
+/* --- Istio telemetry v2: sidecars and ambient (reference mesh-telemetry.md §3, §9.2) --- */
 
 /* Envoy's default histogram bounds, milliseconds. */
 static const double istio_bounds_ms[] = {
@@ -413,6 +424,11 @@ static const char *const istio_bound_texts[] = {
 	"2500", "5000", "10000", "30000", "60000",  "300000", "600000", "1800000", "3600000",
 };
 #define ISTIO_FINITE_BOUNDS (sizeof(istio_bounds_ms) / sizeof(istio_bounds_ms[0]))
+
+static double istio_bound_ms(size_t index)
+{
+	return istio_bounds_ms[index];
+}
 
 /* Target labels of the sample addon's kubernetes-pods job: namespace, pod
  * and the pod's labels. */
@@ -427,7 +443,7 @@ static void istio_target_labels(sim_buf *out, const topo_workload *workload, siz
 }
 
 /* source_* or destination_* from peer metadata; all "unknown" without a
- * sidecar on that side. */
+ * proxy on that side. */
 static void istio_peer_labels(sim_buf *out, const char *prefix, const topo_workload *workload)
 {
 	bool known = workload->meshed;
@@ -454,18 +470,13 @@ static void istio_peer_labels(sim_buf *out, const char *prefix, const topo_workl
 #undef PEER_LABEL
 }
 
-static bool istio_stream_labels(const topo_edge *edge, const topo_cell *cell, sim_side side,
-				sim_buf *out)
+/* Every label of a report but the reporting pod's and the outcome's. */
+static void istio_report_labels(sim_buf *out, const topo_edge *edge, const char *reporter,
+				const char *protocol, const char *security_policy)
 {
 	const topo_workload *callee = edge->callee;
 
-	if (side == SIM_SIDE_CLIENT && !edge->caller->meshed)
-		return false;
-	if (side == SIM_SIDE_SERVER)
-		istio_target_labels(out, callee, cell->callee_pod);
-	else
-		istio_target_labels(out, edge->caller, cell->caller_pod);
-	label_add(out, "reporter", side == SIM_SIDE_SERVER ? "destination" : "source");
+	label_add(out, "reporter", reporter);
 	istio_peer_labels(out, "source", edge->caller);
 	label_add(out, "source_cluster", edge->caller->meshed ? "Kubernetes" : "unknown");
 	istio_peer_labels(out, "destination", callee);
@@ -474,14 +485,129 @@ static bool istio_stream_labels(const topo_edge *edge, const topo_cell *cell, si
 	label_add(out, "destination_service_name", callee->service);
 	label_add(out, "destination_service_namespace", callee->namespace);
 	label_add(out, "destination_cluster", "Kubernetes");
-	label_add(out, "request_protocol", "http");
+	label_add(out, "request_protocol", protocol);
+	label_add(out, "connection_security_policy", security_policy);
+}
+
+/* A sidecar's report: the callee's (destination) or the caller's (source). */
+static bool istio_sidecar_labels(const topo_edge *edge, const topo_cell *cell, sim_side side,
+				 sim_buf *out)
+{
+	if (side == SIM_SIDE_SERVER) {
+		istio_target_labels(out, edge->callee, cell->callee_pod);
+		istio_report_labels(out, edge, "destination", "http",
+				    edge->caller->meshed ? "mutual_tls" : "none");
+		return true;
+	}
+	if (side != SIM_SIDE_CLIENT || !edge->caller->meshed)
+		return false;
+	istio_target_labels(out, edge->caller, cell->caller_pod);
 	/* Source reports cannot see the server's mTLS policy. */
-	if (side == SIM_SIDE_CLIENT)
-		label_add(out, "connection_security_policy", "unknown");
-	else
-		label_add(out, "connection_security_policy",
-			  edge->caller->meshed ? "mutual_tls" : "none");
+	istio_report_labels(out, edge, "source", "http", "unknown");
 	return true;
+}
+
+/*
+ * The ambient scenario (--mesh istio-ambient).  Every meshed workload is
+ * enrolled in ambient mode (ztunnel: L4 metrics only) except the two below,
+ * which keep a sidecar, so that the mesh is a mixed one: vote-bot is a
+ * sidecar client of a waypoint-fronted service (its source report and the
+ * waypoint's describe the same requests), voting a sidecar server behind
+ * the waypoint (destination and waypoint reports of the same requests).
+ * emojivoto has a namespace waypoint; datastore has none, so vote-db's
+ * traffic is L4 only.  The unmeshed ingress reaches web without the
+ * waypoint (no istio.io/ingress-use-waypoint): only web's ztunnel sees it.
+ */
+typedef struct sim_workload_ref {
+	const char *namespace;
+	const char *name;
+} sim_workload_ref;
+
+static const sim_workload_ref ambient_sidecars[] = {
+	{"emojivoto", "vote-bot"},
+	{"emojivoto", "voting"},
+};
+#define AMBIENT_SIDECAR_COUNT (sizeof(ambient_sidecars) / sizeof(ambient_sidecars[0]))
+#define AMBIENT_WAYPOINT_NAMESPACE "emojivoto"
+#define AMBIENT_WAYPOINT_NAME "waypoint"
+#define AMBIENT_WAYPOINT_POD "waypoint-6b9f8d7c5-v8m2q"
+#define AMBIENT_ZTUNNEL_NAMESPACE "istio-system"
+#define AMBIENT_ZTUNNEL_POD "ztunnel-x7k2p"
+/* L4 accounting of the ztunnel series: requests per connection, bytes. */
+#define AMBIENT_REQUESTS_PER_CONNECTION 10u
+#define AMBIENT_REQUEST_BYTES 256u
+#define AMBIENT_RESPONSE_BYTES 1024u
+
+static bool ambient_has_sidecar(const topo_workload *workload)
+{
+	for (size_t i = 0; i < AMBIENT_SIDECAR_COUNT; i++)
+		if (strcmp(ambient_sidecars[i].namespace, workload->namespace) == 0 &&
+		    strcmp(ambient_sidecars[i].name, workload->name) == 0)
+			return true;
+	return false;
+}
+
+static bool ambient_behind_waypoint(const topo_workload *callee)
+{
+	return strcmp(callee->namespace, AMBIENT_WAYPOINT_NAMESPACE) == 0;
+}
+
+/* Target labels of the waypoint's own pod (a Gateway's Deployment). */
+static void ambient_waypoint_target_labels(sim_buf *out)
+{
+	label_add(out, "namespace", AMBIENT_WAYPOINT_NAMESPACE);
+	label_add(out, "pod", AMBIENT_WAYPOINT_POD);
+	label_add(out, "gateway_networking_k8s_io_gateway_name", AMBIENT_WAYPOINT_NAME);
+	label_add(out, "istio_io_dataplane_mode", "none");
+}
+
+static void ambient_ztunnel_target_labels(sim_buf *out)
+{
+	label_add(out, "namespace", AMBIENT_ZTUNNEL_NAMESPACE);
+	label_add(out, "pod", AMBIENT_ZTUNNEL_POD);
+	label_add(out, "app", "ztunnel");
+}
+
+static bool ambient_stream_labels(const topo_edge *edge, const topo_cell *cell, sim_side side,
+				  sim_buf *out)
+{
+	const topo_workload *caller = edge->caller;
+	const topo_workload *callee = edge->callee;
+
+	switch (side) {
+	case SIM_SIDE_SERVER:
+		return ambient_has_sidecar(callee) && istio_sidecar_labels(edge, cell, side, out);
+	case SIM_SIDE_CLIENT:
+		return ambient_has_sidecar(caller) && istio_sidecar_labels(edge, cell, side, out);
+	case SIM_SIDE_WAYPOINT:
+		if (!ambient_behind_waypoint(callee) || !caller->meshed)
+			return false;
+		ambient_waypoint_target_labels(out);
+		istio_report_labels(out, edge, "waypoint", "http", "mutual_tls");
+		return true;
+	case SIM_SIDE_ZTUNNEL_SERVER:
+		/* ztunnel does not capture pods that have a sidecar. */
+		if (ambient_has_sidecar(callee))
+			return false;
+		ambient_ztunnel_target_labels(out);
+		istio_report_labels(out, edge, "destination", "tcp",
+				    caller->meshed ? "mutual_tls" : "none");
+		return true;
+	case SIM_SIDE_ZTUNNEL_CLIENT:
+		if (!caller->meshed || ambient_has_sidecar(caller))
+			return false;
+		ambient_ztunnel_target_labels(out);
+		istio_report_labels(out, edge, "source", "tcp", "mutual_tls");
+		return true;
+	case SIM_SIDE_COUNT:
+		break;
+	}
+	return false;
+}
+
+static bool is_ztunnel(const sim_stream *stream)
+{
+	return stream->side == SIM_SIDE_ZTUNNEL_SERVER || stream->side == SIM_SIDE_ZTUNNEL_CLIENT;
 }
 
 static void istio_render_requests(const sim_stream *streams, size_t stream_count, sim_buf *out)
@@ -491,6 +617,8 @@ static void istio_render_requests(const sim_stream *streams, size_t stream_count
 	/* Envoy prints # TYPE lines only. */
 	buf_printf(out, "# TYPE istio_requests_total counter\n");
 	for (size_t i = 0; i < stream_count; i++) {
+		if (is_ztunnel(&streams[i]))
+			continue;
 		for (size_t o = 0; o < 2; o++) {
 			if (streams[i].outcomes[o].cell_count == 0)
 				continue;
@@ -510,6 +638,8 @@ static void istio_render_duration(const sim_stream *streams, size_t stream_count
 
 	buf_printf(out, "# TYPE %s histogram\n", name);
 	for (size_t i = 0; i < stream_count; i++) {
+		if (is_ztunnel(&streams[i]))
+			continue;
 		for (size_t o = 0; o < 2; o++) {
 			if (streams[i].outcomes[o].cell_count == 0)
 				continue;
@@ -533,15 +663,172 @@ static void istio_render_duration(const sim_stream *streams, size_t stream_count
 	}
 }
 
+/* Requests of both outcomes of a stream (L4 and Mixer histograms do not
+ * split by status). */
+static void stream_totals(const sim_stream *stream, sim_totals *totals)
+{
+	sim_totals failure;
+
+	outcome_totals(&stream->outcomes[0], totals);
+	outcome_totals(&stream->outcomes[1], &failure);
+	totals->count += failure.count;
+	for (size_t c = 0; c < TOPO_LATENCY_CLASSES; c++)
+		totals->class_counts[c] += failure.class_counts[c];
+}
+
+/* ztunnel's L4 families: connections and bytes, derived from the requests. */
+static void ambient_render_tcp(const sim_stream *streams, size_t stream_count, sim_buf *out)
+{
+	static const char *const families[] = {
+		"istio_tcp_connections_opened_total",
+		"istio_tcp_sent_bytes_total",
+		"istio_tcp_received_bytes_total",
+	};
+	sim_totals totals;
+
+	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+		buf_printf(out, "# TYPE %s counter\n", families[f]);
+		for (size_t i = 0; i < stream_count; i++) {
+			if (!is_ztunnel(&streams[i]))
+				continue;
+			stream_totals(&streams[i], &totals);
+			uint64_t value = f == 0 ? (totals.count + AMBIENT_REQUESTS_PER_CONNECTION - 1) /
+							  AMBIENT_REQUESTS_PER_CONNECTION
+					 : f == 1 ? totals.count * AMBIENT_REQUEST_BYTES
+						  : totals.count * AMBIENT_RESPONSE_BYTES;
+			buf_printf(out, "%s{%s,response_flags=\"-\"} %" PRIu64 "\n", families[f],
+				   streams[i].labels, value);
+		}
+	}
+}
+
 static void istio_render(const sim_stream *streams, size_t stream_count, sim_buf *out)
 {
 	istio_render_requests(streams, stream_count, out);
 	istio_render_duration(streams, stream_count, out);
 }
 
+static void ambient_render(const sim_stream *streams, size_t stream_count, sim_buf *out)
+{
+	istio_render(streams, stream_count, out);
+	ambient_render_tcp(streams, stream_count, out);
+}
+
+static void ambient_describe(FILE *out)
+{
+	fputs(",\n    \"sidecars\": [", out);
+	for (size_t i = 0; i < AMBIENT_SIDECAR_COUNT; i++)
+		fprintf(out, "%s{\"namespace\": \"%s\", \"name\": \"%s\"}", i == 0 ? "" : ", ",
+			ambient_sidecars[i].namespace, ambient_sidecars[i].name);
+	fputs("],\n", out);
+	fputs("    \"waypoints\": [{\"namespace\": \"" AMBIENT_WAYPOINT_NAMESPACE
+	      "\", \"name\": \"" AMBIENT_WAYPOINT_NAME "\", \"pod\": \"" AMBIENT_WAYPOINT_POD "\"}]",
+	      out);
+}
+
+/* --- Istio Mixer, with the objects of adapters/istio/manifests (§4, §9.3) --- */
+
+/* The handler's explicit bounds, seconds. */
+static const double mixer_bounds_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const char *const mixer_bound_texts[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+						"0.5",   "1",    "2.5",   "5",    "10"};
+#define MIXER_FINITE_BOUNDS (sizeof(mixer_bounds_s) / sizeof(mixer_bounds_s[0]))
+
+static double mixer_bound_ms(size_t index)
+{
+	return mixer_bounds_s[index] * 1000.0;
+}
+
+/* source_* or destination_* as the kubernetesenv adapter fills them:
+ * owner kubernetes://apis/<apiVersion>/namespaces/<ns>/<kind>s/<name>,
+ * uid kubernetes://<pod>.<ns>; "unknown" without a sidecar. */
+static void mixer_side_labels(sim_buf *out, const char *prefix, const topo_workload *workload,
+			      size_t pod, bool with_namespace)
+{
+	char name[64];
+	const char *api_version = workload->kind == TOPO_KIND_JOB ? "batch/v1" : "apps/v1";
+	const char *plural = workload->kind == TOPO_KIND_JOB	       ? "jobs"
+			     : workload->kind == TOPO_KIND_STATEFULSET ? "statefulsets"
+								       : "deployments";
+
+	snprintf(name, sizeof(name), "%s_owner", prefix);
+	if (workload->meshed)
+		label_addf(out, name, "kubernetes://apis/%s/namespaces/%s/%s/%s", api_version,
+			   workload->namespace, plural, workload->name);
+	else
+		label_add(out, name, "unknown");
+	snprintf(name, sizeof(name), "%s_uid", prefix);
+	if (workload->meshed)
+		label_addf(out, name, "kubernetes://%s.%s", workload->pods[pod].name,
+			   workload->namespace);
+	else
+		label_add(out, name, "unknown");
+	if (with_namespace) {
+		snprintf(name, sizeof(name), "%s_workload_namespace", prefix);
+		label_add(out, name, workload->meshed ? workload->namespace : "unknown");
+	}
+}
+
+/* Labels in client_golang's order (sorted by name), except response_code
+ * and grpc_response_status, which render appends. */
+static bool mixer_stream_labels(const topo_edge *edge, const topo_cell *cell, sim_side side,
+				sim_buf *out)
+{
+	if (side != SIM_SIDE_SERVER && (side != SIM_SIDE_CLIENT || !edge->caller->meshed))
+		return false;
+	mixer_side_labels(out, "destination", edge->callee, cell->callee_pod, true);
+	label_add(out, "reporter", side == SIM_SIDE_SERVER ? "destination" : "source");
+	mixer_side_labels(out, "source", edge->caller, cell->caller_pod, true);
+	return true;
+}
+
+static void mixer_render(const sim_stream *streams, size_t stream_count, sim_buf *out)
+{
+	const char *name = "istio_smi_request_duration_seconds";
+	sim_totals totals;
+
+	buf_printf(out, "# HELP istio_smi_requests_total smi_requests_total\n"
+			"# TYPE istio_smi_requests_total counter\n");
+	for (size_t i = 0; i < stream_count; i++) {
+		for (size_t o = 0; o < 2; o++) {
+			if (streams[i].outcomes[o].cell_count == 0)
+				continue;
+			outcome_totals(&streams[i].outcomes[o], &totals);
+			buf_printf(out,
+				   "istio_smi_requests_total{%s,grpc_response_status=\"\","
+				   "response_code=\"%d\"} %" PRIu64 "\n",
+				   streams[i].labels, outcome_status_code(o), totals.count);
+		}
+	}
+	/* The duration instance has no response_code: one histogram per stream. */
+	buf_printf(out, "# HELP %s smi_request_duration_seconds\n# TYPE %s histogram\n", name, name);
+	for (size_t i = 0; i < stream_count; i++) {
+		stream_totals(&streams[i], &totals);
+		const char *labels = streams[i].labels;
+		for (size_t b = 0; b < MIXER_FINITE_BOUNDS; b++)
+			buf_printf(out, "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, labels,
+				   mixer_bound_texts[b],
+				   totals_at_or_below(&totals, mixer_bound_ms(b)));
+		buf_printf(out, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, totals.count);
+		buf_printf(out, "%s_sum{%s} %.17g\n", name, labels, totals_sum_ms(&totals) / 1000.0);
+		buf_printf(out, "%s_count{%s} %" PRIu64 "\n", name, labels, totals.count);
+	}
+}
+
+static void describe_nothing(FILE *out)
+{
+	(void)out;
+}
+
 static const sim_mesh meshes[] = {
-	{"linkerd", linkerd_stream_labels, linkerd_render},
-	{"istio", istio_stream_labels, istio_render},
+	{"linkerd", linkerd_stream_labels, linkerd_render, describe_nothing, topo_class_bound_ms,
+	 TOPO_LATENCY_CLASSES - 1},
+	{"istio", istio_sidecar_labels, istio_render, describe_nothing, istio_bound_ms,
+	 ISTIO_FINITE_BOUNDS},
+	{"istio-ambient", ambient_stream_labels, ambient_render, ambient_describe, istio_bound_ms,
+	 ISTIO_FINITE_BOUNDS},
+	{"istio-mixer", mixer_stream_labels, mixer_render, describe_nothing, mixer_bound_ms,
+	 MIXER_FINITE_BOUNDS},
 };
 #define MESH_COUNT (sizeof(meshes) / sizeof(meshes[0]))
 
@@ -551,6 +838,69 @@ static const sim_mesh *mesh_from_name(const char *name)
 		if (strcmp(meshes[i].name, name) == 0)
 			return &meshes[i];
 	return NULL;
+}
+
+/* The "mesh" member of --describe: the histogram layout and, for each
+ * topology edge (same order), which proxies report its requests. */
+static bool mesh_describe_json(const sim_mesh *mesh, FILE *out)
+{
+	static const char *const side_names[SIM_SIDE_COUNT] = {
+		"server", "client", "waypoint", "ztunnel-server", "ztunnel-client",
+	};
+	size_t edge_count;
+	const topo_edge *edges = topo_edges(&edge_count);
+	const topo_cell first_pods = {0};
+	sim_buf scratch = {0};
+
+	fprintf(out, ",\n  \"mesh\": {\n    \"name\": \"%s\",\n    \"histogram_bounds_ms\": [",
+		mesh->name);
+	for (size_t i = 0; i < mesh->bound_count; i++)
+		fprintf(out, "%s%.10g", i == 0 ? "" : ", ", mesh->bound_ms(i));
+	fputs("],\n    \"edge_reporters\": [", out);
+	for (size_t e = 0; e < edge_count; e++) {
+		bool first = true;
+		fputs(e == 0 ? "[" : ", [", out);
+		for (int side = 0; side < SIM_SIDE_COUNT; side++) {
+			buf_reset(&scratch);
+			if (!mesh->stream_labels(&edges[e], &first_pods, (sim_side)side, &scratch))
+				continue;
+			fprintf(out, "%s\"%s\"", first ? "" : ", ", side_names[side]);
+			first = false;
+		}
+		fputc(']', out);
+	}
+	fputc(']', out);
+	mesh->describe(out);
+	fputs("\n  }", out);
+	bool ok = !scratch.failed;
+	buf_free(&scratch);
+	return ok;
+}
+
+/* --describe: the topology's JSON (topology.c) with the "mesh" member
+ * added as its last member. */
+static bool describe(const sim_mesh *mesh, FILE *out)
+{
+	static const char end[] = "\n}\n";
+	char *text = NULL;
+	size_t len = 0;
+	FILE *memory = open_memstream(&text, &len);
+	bool ok = false;
+
+	if (memory == NULL)
+		return false;
+	topo_status status = topo_describe_json(memory);
+	if (fclose(memory) != 0 || status != TOPO_OK || len < sizeof(end) - 1 ||
+	    strcmp(text + len - (sizeof(end) - 1), end) != 0)
+		goto out;
+	fwrite(text, 1, len - (sizeof(end) - 1), out);
+	if (!mesh_describe_json(mesh, out))
+		goto out;
+	fputs(end, out);
+	ok = fflush(out) == 0 && !ferror(out);
+out:
+	free(text);
+	return ok;
 }
 
 /* ------------------------------------------------------------------ */
@@ -577,10 +927,12 @@ static bool outcome_add_cell(sim_outcome *outcome, const topo_cell *cell)
 }
 
 /* The stream with exactly these labels, created if new; NULL on ENOMEM. */
-static sim_stream *exposition_stream(sim_exposition *exposition, const char *labels)
+static sim_stream *exposition_stream(sim_exposition *exposition, sim_side side,
+				     const char *labels)
 {
 	for (size_t i = 0; i < exposition->stream_count; i++)
-		if (strcmp(exposition->streams[i].labels, labels) == 0)
+		if (exposition->streams[i].side == side &&
+		    strcmp(exposition->streams[i].labels, labels) == 0)
 			return &exposition->streams[i];
 	if (exposition->stream_count == exposition->stream_capacity) {
 		size_t capacity = exposition->stream_capacity ? exposition->stream_capacity * 2 : 32;
@@ -594,7 +946,7 @@ static sim_stream *exposition_stream(sim_exposition *exposition, const char *lab
 	if (copy == NULL)
 		return NULL;
 	sim_stream *stream = &exposition->streams[exposition->stream_count++];
-	*stream = (sim_stream){.labels = copy};
+	*stream = (sim_stream){.labels = copy, .side = side};
 	return stream;
 }
 
@@ -607,7 +959,7 @@ static bool exposition_build_streams(sim_exposition *exposition)
 	sim_buf labels = {0};
 	bool ok = false;
 
-	for (int side = SIM_SIDE_SERVER; side <= SIM_SIDE_CLIENT; side++) {
+	for (int side = SIM_SIDE_SERVER; side < SIM_SIDE_COUNT; side++) {
 		for (size_t e = 0; e < edge_count; e++) {
 			size_t cells = topo_traffic_cell_count(exposition->traffic, e);
 			for (size_t c = 0; c < cells; c++) {
@@ -618,7 +970,8 @@ static bool exposition_build_streams(sim_exposition *exposition)
 					continue;
 				if (labels.failed)
 					goto out;
-				sim_stream *stream = exposition_stream(exposition, labels.data);
+				sim_stream *stream =
+					exposition_stream(exposition, (sim_side)side, labels.data);
 				if (stream == NULL ||
 				    !outcome_add_cell(&stream->outcomes[cell->failed ? 1 : 0], cell))
 					goto out;
@@ -775,16 +1128,20 @@ typedef struct sim_options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: " PROGRAM " --listen HOST:PORT [--mesh linkerd|istio]\n"
-		"       " PROGRAM " --describe\n"
+		"Usage: " PROGRAM " --listen HOST:PORT [--mesh MESH]\n"
+		"       " PROGRAM " --describe [--mesh MESH]\n"
 		"\n"
 		"Serves Prometheus metrics shaped like a service mesh's proxies for the\n"
 		"emojivoto topology, at deterministic rates, on http://HOST:PORT/metrics.\n"
 		"Every series carries the target labels of its pod; scrape with honor_labels: true.\n"
 		"\n"
 		"  --listen HOST:PORT  numeric IPv4 address, or [IPv6]:PORT; port 0 picks one\n"
-		"  --mesh NAME         linkerd (default) or istio (sidecar reporters)\n"
-		"  --describe          print the topology and traffic rules as JSON and exit\n"
+		"  --mesh MESH         linkerd (default); istio (telemetry v2 sidecars);\n"
+		"                      istio-ambient (ztunnel, a waypoint in emojivoto and two\n"
+		"                      sidecars); istio-mixer (Mixer metrics as defined by\n"
+		"                      adapters/istio/manifests, histogram in seconds)\n"
+		"  --describe          print the topology, traffic rules and the mesh's\n"
+		"                      reporters as JSON and exit\n"
 		"  --help              show this help\n"
 		"\n"
 		"Stops cleanly on SIGINT or SIGTERM.\n");
@@ -860,7 +1217,9 @@ static bool parse_options(int argc, char **argv, sim_options *options, char *err
 		case 'm':
 			options->mesh = mesh_from_name(optarg);
 			if (options->mesh == NULL) {
-				snprintf(err, err_size, "--mesh: unknown mesh '%s' (linkerd, istio)",
+				snprintf(err, err_size,
+					 "--mesh: unknown mesh '%s' (linkerd, istio, istio-ambient, "
+					 "istio-mixer)",
 					 optarg);
 				return false;
 			}
@@ -943,7 +1302,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (options.describe) {
-		if (topo_describe_json(stdout) != TOPO_OK) {
+		if (!describe(options.mesh, stdout)) {
 			fprintf(stderr, PROGRAM ": cannot write the description to stdout\n");
 			return 1;
 		}

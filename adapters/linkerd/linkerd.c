@@ -7,7 +7,17 @@
 
 #include <smi-metrics/adapter.h>
 
-enum { Q_RESOURCE_COUNTS, Q_RESOURCE_LATENCY, Q_EDGES_COUNTS, Q_EDGES_LATENCY, Q_COUNT };
+#include "../common/failure_status.h"
+
+enum {
+	Q_RESOURCE_COUNTS,
+	Q_RESOURCE_LATENCY,
+	Q_EDGES_COUNTS,
+	Q_EDGES_LATENCY,
+	Q_RESOURCE_STATUS_COUNTS, /* failureStatus: 4xx,5xx */
+	Q_EDGES_STATUS_COUNTS,
+	Q_COUNT
+};
 
 /* Counts: one sample per classification; latency: one per `le`.  Rate then
  * sum, never the reverse, so counter resets are handled. */
@@ -32,6 +42,18 @@ static const smi_template linkerd_templates[Q_COUNT] = {
 	 "sum by ({{group_by}}, {{peer_group_by}}, le) (increase(response_latency_ms_bucket{"
 	 "direction=\"outbound\", {{peer_target}}, {{name_label}}!=\"\"}[{{window}}]))",
 	 "latency histogram of both edge directions, client side, ms buckets"},
+	/* With failureStatus: 4xx,5xx the status decides too. */
+	{"resource.status-counts",
+	 "sum by ({{group_by}}, classification, status_code, grpc_status) (increase(response_total{"
+	 "direction=\"inbound\", {{target}}}[{{window}}]))",
+	 "resource.counts by HTTP and gRPC status (failureStatus: 4xx,5xx)"},
+	{"edges.status-counts",
+	 "sum by ({{group_by}}, {{peer_group_by}}, classification, status_code, grpc_status) "
+	 "(increase(response_total{direction=\"outbound\", {{target}}, {{peer_name_label}}!=\"\"}"
+	 "[{{window}}])) or sum by ({{group_by}}, {{peer_group_by}}, classification, status_code, "
+	 "grpc_status) (increase(response_total{direction=\"outbound\", {{peer_target}}, "
+	 "{{name_label}}!=\"\"}[{{window}}]))",
+	 "edges.counts by HTTP and gRPC status (failureStatus: 4xx,5xx)"},
 };
 
 /* The label of each kind on the reporting pod (target labels from the
@@ -57,17 +79,24 @@ static const kind_labels linkerd_kind_labels[SMI_KIND_COUNT_V1] = {
 
 typedef struct linkerd_state {
 	const smi_host *host;
+	/* 5xx (default): trust the proxy's classification (5xx, gRPC 2, 4,
+	 * 7, 13, 14, 15, stream errors); 4xx,5xx: also any HTTP 4xx and any
+	 * gRPC status but 0. */
+	failure_status failure;
 } linkerd_state;
 
 static smi_status linkerd_open(const smi_host *host, void **state_out, char *err,
 			       size_t err_size)
 {
-	(void)err;
-	(void)err_size;
 	linkerd_state *st = calloc(1, sizeof *st);
 	if (!st)
 		return SMI_ERR_NOMEM;
 	st->host = host;
+	smi_status status = failure_status_read(host, &st->failure, err, err_size);
+	if (status != SMI_OK) {
+		free(st);
+		return status;
+	}
 	*state_out = st;
 	return SMI_OK;
 }
@@ -107,16 +136,36 @@ static void add_query(smi_plan *plan, int template_index, smi_query_role role, s
 
 static smi_status linkerd_plan(void *state, const smi_request *req, smi_plan *plan)
 {
-	(void)state;
+	const linkerd_state *st = state;
 	if ((unsigned)req->kind >= SMI_KIND_COUNT_V1 || !linkerd_kind_labels[req->kind].self)
 		return SMI_ERR_UNSUPPORTED;
 	bool edges = req->scope == SMI_SCOPE_EDGES;
-	add_query(plan, edges ? Q_EDGES_COUNTS : Q_RESOURCE_COUNTS, SMI_ROLE_COUNTS, req->kind);
+	int counts = edges ? Q_EDGES_COUNTS : Q_RESOURCE_COUNTS;
+	if (st->failure == FAILURE_STATUS_4XX_5XX)
+		counts = edges ? Q_EDGES_STATUS_COUNTS : Q_RESOURCE_STATUS_COUNTS;
+	add_query(plan, counts, SMI_ROLE_COUNTS, req->kind);
 	add_query(plan, edges ? Q_EDGES_LATENCY : Q_RESOURCE_LATENCY, SMI_ROLE_LATENCY, req->kind);
 	return SMI_OK;
 }
 
 static bool same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+/* The proxy's classification, and with failureStatus: 4xx,5xx also client
+ * errors: HTTP 4xx, any gRPC status but OK. */
+static smi_outcome linkerd_outcome(const linkerd_state *st, const smi_series *series)
+{
+	const smi_host *h = st->host;
+	const char *classification = h->label(h->ctx, series, "classification");
+	if (same(classification, "failure"))
+		return SMI_OUTCOME_FAILURE;
+	if (!same(classification, "success"))
+		return SMI_OUTCOME_IGNORE;
+	if (st->failure == FAILURE_STATUS_4XX_5XX &&
+	    (failure_status_is_class(h->label(h->ctx, series, "status_code"), '4') ||
+	     failure_status_grpc_not_ok(h->label(h->ctx, series, "grpc_status"))))
+		return SMI_OUTCOME_FAILURE;
+	return SMI_OUTCOME_SUCCESS;
+}
 
 /* Whether (namespace, name) read from one side is the requested resource. */
 static bool is_request(const smi_request *req, const char *ns, const char *name)
@@ -137,14 +186,7 @@ static smi_status linkerd_identify(void *state, const smi_request *req, uint32_t
 	const char *src_ns = ns_kind ? NULL : h->label(h->ctx, series, self.namespace_label);
 	const char *src_name = h->label(h->ctx, series, self.name_label);
 	id->feeds = 0;
-	id->outcome = SMI_OUTCOME_IGNORE;
-	if (query_index == 0) {
-		const char *classification = h->label(h->ctx, series, "classification");
-		if (same(classification, "success"))
-			id->outcome = SMI_OUTCOME_SUCCESS;
-		else if (same(classification, "failure"))
-			id->outcome = SMI_OUTCOME_FAILURE;
-	}
+	id->outcome = query_index == 0 ? linkerd_outcome(st, series) : SMI_OUTCOME_IGNORE;
 	if (req->scope != SMI_SCOPE_EDGES) {
 		if (!src_name || (!ns_kind && !src_ns))
 			return SMI_OK; /* not attributable to a resource */

@@ -40,3 +40,43 @@ export SIM_DESCRIBE=$state/describe.json SMI_BUILD=$build SMI_REPO=$repo
 echo "integration: waiting for 40 s of simulated traffic in Prometheus"
 stack_wait_data 40
 python3 -m unittest discover -s "$here" -p 'test_*.py' -v
+
+# Then one stack per Istio data plane, each running only the Istio suite
+# (test_istio_*.py skip themselves on other stacks; the suites above assume
+# Linkerd).  The three stacks run side by side, each in a subshell with its
+# own ports, state and 40 s of data; their output is printed in order.
+istio_suite() {
+    local mesh=$1 dir=$state/$1
+    STACK_PIDS=()
+    trap 'stack_stop' EXIT
+    mkdir -p "$dir"
+    echo "integration: stack $mesh (adapter istio)"
+    SMI_MESH=$mesh stack_start "$build" "$dir"
+    "$build/sim/smi-sim" --describe --mesh "$mesh" >"$dir/describe.json"
+    stack_wait_data 40
+    if ! SMI_MESH=$mesh SIM_DESCRIBE=$dir/describe.json \
+        python3 -m unittest discover -s "$here" -p 'test_istio_*.py' -v; then
+        echo "--- smi-metrics log ($mesh, tail)"; tail -n 30 "$dir/smi-metrics.log"
+        return 1
+    fi
+    stack_stop
+    if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$dir/smi-metrics.log"; then
+        echo "integration: sanitizer report in the $mesh server log:"
+        grep -A 20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$dir/smi-metrics.log"
+        return 1
+    fi
+}
+stack_stop
+istio_meshes=(istio istio-ambient istio-mixer)
+istio_pids=()
+for mesh in "${istio_meshes[@]}"; do
+    (istio_suite "$mesh") >"$state/$mesh.out" 2>&1 &
+    istio_pids+=($!)
+    sleep 1 # distinct free ports
+done
+istio_rc=0
+for i in "${!istio_meshes[@]}"; do
+    wait "${istio_pids[$i]}" || istio_rc=1
+    cat "$state/${istio_meshes[$i]}.out"
+done
+[ "$istio_rc" -eq 0 ]

@@ -145,3 +145,46 @@ def within_one_bucket(value_ms, bucket_index):
     lo = LINKERD_BOUNDS[bucket_index - 2] if bucket_index >= 2 else 0.0
     hi = LINKERD_BOUNDS[min(bucket_index + 1, len(LINKERD_BOUNDS) - 1)]
     return lo <= value_ms <= hi
+
+
+# ---- any mesh: histogram layouts and who reports an edge (`smi-sim --describe --mesh M`) ----
+
+# Reporters on the callee's side (its sidecar or the waypoint in front of it)
+# and on the caller's side, as `edge_reporters` names them.
+SERVER_SIDE = {"server", "waypoint"}
+CLIENT_SIDE = {"client", "waypoint"}
+
+
+def mesh_edges():
+    """The topology's edges, each with `reporters`: the proxies that report
+    its requests in the simulated mesh (L7 and, for ambient, ztunnel's L4)."""
+    d = describe()
+    edges = d["edges"]
+    for e, reporters in zip(edges, d["mesh"]["edge_reporters"]):
+        e["reporters"] = set(reporters)
+    return edges
+
+
+def class_value_ms(index):
+    """The latency the simulator records for a request of latency class
+    `index` (topology.c: class midpoint, 1.5 x the last finite bound for +Inf)."""
+    if index == len(LINKERD_BOUNDS) - 1:
+        return 1.5 * LINKERD_BOUNDS[-2]
+    lower = LINKERD_BOUNDS[index - 1] if index else 0.0
+    return (lower + LINKERD_BOUNDS[index]) / 2
+
+
+def declared_quantile_ms(edges, q):
+    """Quantile q (ms) of the rate-weighted mixture of the edges' declared
+    latency weights, as recorded values."""
+    return class_value_ms(mixture_quantile_bucket(edges, q))
+
+
+def within_one_bucket_of(value_ms, true_ms, bounds_ms):
+    """Whether value_ms lies in the bucket of the layout `bounds_ms` (finite
+    upper bounds, +Inf implied) that holds true_ms, or in a neighbour."""
+    bounds = list(bounds_ms) + [math.inf]
+    i = next(k for k, b in enumerate(bounds) if true_ms <= b)
+    lo = bounds[i - 2] if i >= 2 else 0.0
+    hi = bounds[min(i + 1, len(bounds) - 1)]
+    return lo <= value_ms <= hi

@@ -26,13 +26,18 @@ static void host_log(void *ctx, smi_log_level level, const char *message)
 	log_calls++;
 }
 
+/* adapter.options.failureStatus, NULL when not configured. */
+static const char *failure_status_option;
+
 static smi_status host_option(void *ctx, const char *key, smi_option_type type, void *out)
 {
 	(void)ctx;
-	(void)key;
-	(void)type;
-	(void)out;
-	return SMI_ERR_UNSUPPORTED; /* no options configured */
+	if (!failure_status_option || strcmp(key, "failureStatus") != 0)
+		return SMI_ERR_UNSUPPORTED; /* no options configured */
+	if (type != SMI_OPTION_STRING)
+		return SMI_ERR_OPTION;
+	*(const char **)out = failure_status_option;
+	return SMI_OK;
 }
 
 static const smi_host host = {
@@ -135,7 +140,7 @@ START_TEST(test_descriptor)
 	ck_assert_ptr_nonnull(d->identify);
 
 	ck_assert_ptr_nonnull(d->templates);
-	ck_assert_uint_eq(d->n_templates, 4);
+	ck_assert_uint_eq(d->n_templates, 6);
 	for (size_t i = 0; i < d->n_templates; i++) {
 		const smi_template *t = &d->templates[i];
 		ck_assert_ptr_nonnull(t->id);
@@ -152,6 +157,8 @@ START_TEST(test_descriptor)
 	template_text("resource.latency");
 	template_text("edges.counts");
 	template_text("edges.latency");
+	template_text("resource.status-counts");
+	template_text("edges.status-counts");
 }
 END_TEST
 
@@ -825,9 +832,131 @@ static Suite *linkerd_suite(void)
 	return s;
 }
 
+/* ---- failureStatus (adapters/common/failure_status.h) ---- */
+
+static void setup_4xx(void)
+{
+	failure_status_option = "4xx,5xx";
+	setup();
+}
+
+static void teardown_4xx(void)
+{
+	teardown();
+	failure_status_option = NULL;
+}
+
+START_TEST(test_failure_status_values)
+{
+	static const char *const bad[] = {"4xx", "5XX", "4xx, 5xx", ""};
+	char err[256];
+	void *st = NULL;
+	failure_status_option = "5xx";
+	ck_assert_int_eq(desc->open(&host, &st, err, sizeof err), SMI_OK);
+	desc->close(st);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		failure_status_option = bad[i];
+		st = NULL;
+		err[0] = '\0';
+		ck_assert_int_eq(desc->open(&host, &st, err, sizeof err), SMI_ERR_OPTION);
+		ck_assert_ptr_null(st);
+		ck_assert_msg(strstr(err, "adapter.options.failureStatus") &&
+		                  strstr(err, "expected \"5xx\" or \"4xx,5xx\""),
+		              "%s", err);
+	}
+	failure_status_option = NULL;
+}
+END_TEST
+
+START_TEST(test_failure_status_plans_status_counts)
+{
+	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "emojivoto", "web");
+	smi_plan plan = plan_for(&q);
+	ck_assert_str_eq(plan.queries[0].template_id, "resource.status-counts");
+	ck_assert_str_eq(plan.queries[1].template_id, "resource.latency");
+	expect_render(&q, 0,
+	              "sum by (namespace,deployment, classification, status_code, grpc_status) "
+	              "(increase(response_total{direction=\"inbound\", namespace=\"emojivoto\","
+	              "deployment=\"web\"}[30s]))");
+	smi_request e = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_EDGES, "emojivoto", "web");
+	plan = plan_for(&e);
+	ck_assert_str_eq(plan.queries[0].template_id, "edges.status-counts");
+	char *out = render(&e, 0);
+	ck_assert_ptr_nonnull(strstr(out, "sum by (namespace,deployment, dst_namespace,"
+	                                  "dst_deployment, classification, status_code, grpc_status)"));
+	free(out);
+}
+END_TEST
+
+START_TEST(test_failure_status_identify)
+{
+	static const struct {
+		const char *classification, *status, *grpc;
+		smi_outcome want;
+	} cases[] = {
+	    {"success", "200", NULL, SMI_OUTCOME_SUCCESS},
+	    {"success", "404", NULL, SMI_OUTCOME_FAILURE},
+	    {"success", "499", NULL, SMI_OUTCOME_FAILURE},
+	    {"success", "302", NULL, SMI_OUTCOME_SUCCESS},
+	    {"success", "200", "0", SMI_OUTCOME_SUCCESS},
+	    {"success", "200", "5", SMI_OUTCOME_FAILURE}, /* NotFound: success by default */
+	    {"failure", "500", NULL, SMI_OUTCOME_FAILURE},
+	    {"failure", "200", "14", SMI_OUTCOME_FAILURE},
+	    {NULL, "404", NULL, SMI_OUTCOME_IGNORE},
+	};
+	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "emojivoto", "web");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		smi_label labels[6];
+		size_t n = 0;
+		if (cases[i].classification)
+			labels[n++] = (smi_label){"classification", cases[i].classification};
+		labels[n++] = (smi_label){"deployment", "web"};
+		if (cases[i].grpc)
+			labels[n++] = (smi_label){"grpc_status", cases[i].grpc};
+		labels[n++] = (smi_label){"namespace", "emojivoto"};
+		labels[n++] = (smi_label){"status_code", cases[i].status};
+		smi_series s = {.struct_size = sizeof s, .n_labels = n, .labels = labels};
+		smi_identity id = identify(&q, 0, s);
+		ck_assert_msg(id.outcome == cases[i].want, "case %zu: outcome %d", i, id.outcome);
+		id = identify(&q, 1, s);
+		ck_assert_int_eq(id.outcome, SMI_OUTCOME_IGNORE);
+	}
+}
+END_TEST
+
+START_TEST(test_failure_status_default_trusts_classification)
+{
+	/* The default keeps the proxy's word: a 404 classified success is one. */
+	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "emojivoto", "web");
+	smi_label labels[] = {{"classification", "success"}, {"deployment", "web"},
+	                      {"grpc_status", "5"},          {"namespace", "emojivoto"},
+	                      {"status_code", "404"}};
+	smi_series s = {.struct_size = sizeof s, .n_labels = 5, .labels = labels};
+	ck_assert_int_eq(identify(&q, 0, s).outcome, SMI_OUTCOME_SUCCESS);
+	ck_assert_str_eq(plan_for(&q).queries[0].template_id, "resource.counts");
+}
+END_TEST
+
+static Suite *failure_status_suite(void)
+{
+	Suite *s = suite_create("linkerd failure status");
+	TCase *f = tcase_create("4xx,5xx");
+	tcase_add_checked_fixture(f, setup_4xx, teardown_4xx);
+	tcase_add_test(f, test_failure_status_values);
+	tcase_add_test(f, test_failure_status_plans_status_counts);
+	tcase_add_test(f, test_failure_status_identify);
+	suite_add_tcase(s, f);
+	TCase *d = tcase_create("default");
+	tcase_add_checked_fixture(d, setup, teardown);
+	tcase_add_test(d, test_failure_status_default_trusts_classification);
+	suite_add_tcase(s, d);
+	return s;
+}
+
 int main(void)
 {
 	SRunner *runner = srunner_create(linkerd_suite());
+	srunner_add_suite(runner, failure_status_suite());
 	srunner_run_all(runner, CK_NORMAL);
 	int failures = srunner_ntests_failed(runner);
 	srunner_free(runner);
