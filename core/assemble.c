@@ -198,6 +198,25 @@ static void feed(item_table *t, const route *r, const smi_query_spec *spec, uint
 		t->failed = true;
 }
 
+static bool same_text(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+/* Whether a resource series belongs to what was asked: the object itself,
+ * or a resource of the listed namespace.  The queries select exactly that;
+ * anything else comes from a template (or a backend) that matches too much
+ * and must not be counted. */
+static bool within_request(const smi_request *req, const smi_identity *id)
+{
+	switch (req->scope) {
+	case SMI_SCOPE_OBJECT:
+		return same_text(id->self_name, req->name) &&
+		       (!req->namespace_name || same_text(id->self_namespace, req->namespace_name));
+	case SMI_SCOPE_NAMESPACE_LIST:
+		return same_text(id->self_namespace, req->namespace_name);
+	default:
+		return true;
+	}
+}
+
 static bool classify_results(const assemble_input *in, item_table *t, char *err, size_t err_size)
 {
 	const route *r = in->route;
@@ -232,14 +251,8 @@ static bool classify_results(const assemble_input *in, item_table *t, char *err,
 				return false;
 			}
 			if (id.feeds & SMI_FEEDS_RESOURCE) {
-				if (req->scope == SMI_SCOPE_OBJECT) {
-					/* The query selects exactly this object; anything else is a
-					 * template that matches too much, so it must not count. */
-					if (!id.self_name || strcmp(id.self_name, req->name) != 0 ||
-					    (req->namespace_name &&
-					     (!id.self_namespace || strcmp(id.self_namespace, req->namespace_name) != 0)))
-						continue;
-				}
+				if (!within_request(req, &id))
+					continue;
 				feed(t, r, spec, 0, id.self_namespace, id.self_name, &series, ps->value, id.outcome);
 			}
 			if (req->scope != SMI_SCOPE_EDGES)

@@ -314,10 +314,12 @@ void router_route(const char *method, const char *path, const route_param *param
 	bool get = strcmp(method, "GET") == 0;
 	out->head = strcmp(method, "HEAD") == 0;
 	if (!get && !out->head) {
-		/* Upstream answers 405 for verbs a resource does not support. */
+		/* Upstream answers 405 for verbs a resource does not support.  The
+		 * method is the client's bytes: quoted like every echoed value. */
+		char shown[300];
+		quote_for_message(method, shown, sizeof shown);
 		route_fail(out, 405, "MethodNotAllowed",
-			   "%s is not supported: this API is read-only (GET and HEAD)",
-			   strlen(method) < 16 ? method : "method");
+			   "%s is not supported: this API is read-only (GET and HEAD)", shown);
 		return;
 	}
 	if (strlen(path) >= sizeof copy) {

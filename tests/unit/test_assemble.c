@@ -396,6 +396,24 @@ START_TEST(test_object_other_namespace_not_counted)
 }
 END_TEST
 
+START_TEST(test_namespace_list_other_namespace_not_counted)
+{
+	/* Regression (found by fuzz_assemble): a series from another namespace
+	 * never becomes an item of a namespace list. */
+	route_for(PREFIX "/namespaces/emojivoto/deployments", NULL);
+	add_series(0, 5.0, "classification", "success", "deployment", "web", "namespace",
+	           "emojivoto", END);
+	add_series(0, 9.0, "classification", "success", "deployment", "db", "namespace",
+	           "other", END);
+	json_t *list = assemble(EVAL_UNIX);
+	json_t *items = json_object_get(list, "items");
+	ck_assert_uint_eq(json_array_size(items), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(
+				 json_object_get(json_array_get(items, 0), "metadata"), "namespace")),
+			 "emojivoto");
+}
+END_TEST
+
 typedef struct quantity_case {
 	double value;
 	const char *text;
@@ -784,6 +802,7 @@ static Suite *assemble_suite(void)
 	tcase_add_test(obj, test_object_idle_histogram);
 	tcase_add_test(obj, test_nan_ignored);
 	tcase_add_test(obj, test_object_other_namespace_not_counted);
+	tcase_add_test(obj, test_namespace_list_other_namespace_not_counted);
 	tcase_add_loop_test(obj, test_quantities, 0, COUNT(quantity_cases));
 	tcase_add_loop_test(obj, test_windows, 0, COUNT(window_cases));
 	tcase_add_test(obj, test_timestamps);
