@@ -1,8 +1,10 @@
-/* auth: front-proxy client certificate verification with OpenSSL.  Only
- * the leaf's CN counts (the original accepted a CN anywhere in the chain). */
+/* auth: client certificate verification with OpenSSL, for the front-proxy
+ * (requestheader) CA and the client CA.  Only the leaf's CN counts (the
+ * original accepted a CN anywhere in the chain). */
 #include "auth.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -12,68 +14,28 @@
 
 struct auth {
 	X509_STORE *store;
-	char *ca_pem;
+	char *role; /* "requestheader CA", "client CA": for messages */
 	char **allowed;
 	size_t n_allowed;
 };
 
-static char *read_file(const char *path, char *err, size_t err_size)
-{
-	FILE *f = fopen(path, "rb");
-	char *data = NULL;
-	if (!f) {
-		snprintf(err, err_size, "%s: cannot open", path);
-		return NULL;
-	}
-	size_t cap = 65536, len = 0;
-	data = malloc(cap + 1);
-	while (data) {
-		size_t n = fread(data + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-		if (len == cap) {
-			if (cap >= (size_t)16 << 20) { /* a CA bundle is never this big */
-				snprintf(err, err_size, "%s: larger than 16 MiB", path);
-				free(data);
-				data = NULL;
-				break;
-			}
-			char *p = realloc(data, cap * 2 + 1);
-			if (!p) {
-				free(data);
-				data = NULL;
-				break;
-			}
-			data = p;
-			cap *= 2;
-		}
-	}
-	if (data)
-		data[len] = '\0';
-	else if (!*err)
-		snprintf(err, err_size, "%s: out of memory", path);
-	fclose(f);
-	return data;
-}
-
-auth *auth_new(const char *ca_file, char *const *allowed_names, size_t n_allowed, char *err,
-	       size_t err_size)
+auth *auth_new_pem(const char *ca_pem, const char *role, char *const *allowed_names, size_t n_allowed,
+		   char *err, size_t err_size)
 {
 	BIO *bio = NULL;
 	err[0] = '\0';
 	auth *a = calloc(1, sizeof *a);
 	if (!a)
 		goto fail;
-	a->ca_pem = read_file(ca_file, err, err_size);
-	if (!a->ca_pem)
-		goto fail;
+	a->role = strdup(role);
 	a->store = X509_STORE_new();
-	bio = BIO_new_mem_buf(a->ca_pem, -1);
-	if (!a->store || !bio)
+	bio = BIO_new_mem_buf(ca_pem, -1);
+	if (!a->store || !bio || !a->role)
 		goto fail;
 	int loaded = 0;
 	X509 *cert;
+	/* Every certificate of the bundle: several kube-apiservers publish a
+	 * union of their CAs. */
 	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
 		if (X509_STORE_add_cert(a->store, cert) == 1)
 			loaded++;
@@ -81,7 +43,7 @@ auth *auth_new(const char *ca_file, char *const *allowed_names, size_t n_allowed
 	}
 	ERR_clear_error(); /* the loop ends on a "no start line" error */
 	if (loaded == 0) {
-		snprintf(err, err_size, "%s: no PEM certificate found", ca_file);
+		snprintf(err, err_size, "no PEM certificate found");
 		goto fail;
 	}
 	if (n_allowed) {
@@ -99,7 +61,7 @@ auth *auth_new(const char *ca_file, char *const *allowed_names, size_t n_allowed
 	return a;
 fail:
 	if (!*err)
-		snprintf(err, err_size, "%s: cannot load the CA bundle", ca_file);
+		snprintf(err, err_size, "cannot load the CA bundle");
 	BIO_free(bio);
 	auth_free(a);
 	return NULL;
@@ -110,14 +72,13 @@ void auth_free(auth *a)
 	if (!a)
 		return;
 	X509_STORE_free(a->store);
-	free(a->ca_pem);
+	free(a->role);
 	for (size_t i = 0; i < a->n_allowed; i++)
 		free(a->allowed[i]);
 	free(a->allowed);
 	free(a);
 }
 
-const char *auth_ca_pem(const auth *a) { return a->ca_pem; }
 
 static int leaf_common_name(X509 *leaf, char *cn, size_t cn_size)
 {
@@ -139,13 +100,15 @@ static int leaf_common_name(X509 *leaf, char *cn, size_t cn_size)
 	return ok ? 0 : -1;
 }
 
-auth_result auth_check_front_proxy(const auth *a, const unsigned char *const *der,
-				   const size_t *der_len, size_t n, char *why, size_t why_size)
+/* Parses the chain (leaf first) and verifies it for TLS client use now. */
+static auth_result verify_chain(const auth *a, const unsigned char *const *der, const size_t *der_len,
+				size_t n, X509 **leaf_out, char *why, size_t why_size)
 {
 	auth_result result = AUTH_UNTRUSTED;
 	X509 *leaf = NULL;
 	STACK_OF(X509) *chain = NULL;
 	X509_STORE_CTX *ctx = NULL;
+	*leaf_out = NULL;
 	if (n == 0) {
 		snprintf(why, why_size, "no client certificate");
 		return AUTH_NO_CERT;
@@ -170,10 +133,28 @@ auth_result auth_check_front_proxy(const auth *a, const unsigned char *const *de
 		goto out;
 	}
 	if (X509_verify_cert(ctx) != 1) {
-		snprintf(why, why_size, "client certificate not signed by the requestheader CA: %s",
+		snprintf(why, why_size, "client certificate not signed by the %s: %s", a->role,
 			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 		goto out;
 	}
+	result = AUTH_OK;
+	*leaf_out = leaf;
+	leaf = NULL;
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	sk_X509_pop_free(chain, X509_free);
+	X509_free(leaf);
+	return result;
+}
+
+auth_result auth_check_front_proxy(const auth *a, const unsigned char *const *der,
+				   const size_t *der_len, size_t n, char *why, size_t why_size)
+{
+	X509 *leaf = NULL;
+	auth_result result = verify_chain(a, der, der_len, n, &leaf, why, why_size);
+	if (result != AUTH_OK)
+		return result;
 	char cn[256];
 	if (leaf_common_name(leaf, cn, sizeof cn) != 0)
 		cn[0] = '\0';
@@ -186,15 +167,69 @@ auth_result auth_check_front_proxy(const auth *a, const unsigned char *const *de
 				break;
 			}
 		}
-	} else {
-		result = AUTH_OK;
 	}
 	if (result == AUTH_OK)
 		snprintf(why, why_size, "front-proxy cn=%s", cn);
-out:
-	ERR_clear_error();
-	X509_STORE_CTX_free(ctx);
-	sk_X509_pop_free(chain, X509_free);
 	X509_free(leaf);
 	return result;
+}
+
+/* The O values of the subject, in order (malloc'd array of strings). */
+static size_t leaf_organizations(X509 *leaf, char ***out)
+{
+	X509_NAME *subject = X509_get_subject_name(leaf);
+	size_t n = 0;
+	*out = NULL;
+	for (int idx = -1; subject && (idx = X509_NAME_get_index_by_NID(subject, NID_organizationName, idx)) >= 0;) {
+		ASN1_STRING *data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
+		unsigned char *utf8 = NULL;
+		int len = ASN1_STRING_to_UTF8(&utf8, data);
+		if (len < 0)
+			continue;
+		char **grown = realloc(*out, (n + 2) * sizeof *grown);
+		char *copy = memchr(utf8, '\0', (size_t)len) ? NULL : strndup((char *)utf8, (size_t)len);
+		OPENSSL_free(utf8);
+		if (!grown || !copy) {
+			free(copy);
+			if (grown)
+				*out = grown;
+			break;
+		}
+		*out = grown;
+		(*out)[n++] = copy;
+		(*out)[n] = NULL;
+	}
+	return n;
+}
+
+auth_result auth_check_client(const auth *a, const unsigned char *const *der, const size_t *der_len,
+			      size_t n, auth_subject *out, char *why, size_t why_size)
+{
+	X509 *leaf = NULL;
+	memset(out, 0, sizeof *out);
+	auth_result result = verify_chain(a, der, der_len, n, &leaf, why, why_size);
+	if (result != AUTH_OK)
+		return result;
+	if (leaf_common_name(leaf, out->common_name, sizeof out->common_name) != 0)
+		out->common_name[0] = '\0';
+	out->n_organizations = leaf_organizations(leaf, &out->organizations);
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int digest_len = 0;
+	if (EVP_Digest(der[0], der_len[0], digest, &digest_len, EVP_sha256(), NULL) == 1) {
+		char *w = out->credential_id + snprintf(out->credential_id, sizeof out->credential_id, "X509SHA256=");
+		for (unsigned i = 0; i < digest_len; i++, w += 2)
+			sprintf(w, "%02x", digest[i]);
+	}
+	snprintf(why, why_size, "client cn=%s", out->common_name);
+	X509_free(leaf);
+	return AUTH_OK;
+}
+
+void auth_subject_clear(auth_subject *s)
+{
+	for (size_t i = 0; i < s->n_organizations; i++)
+		free(s->organizations[i]);
+	free(s->organizations);
+	s->organizations = NULL;
+	s->n_organizations = 0;
 }

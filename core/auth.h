@@ -1,7 +1,8 @@
-/* auth: the front-proxy check of an aggregated API server.  The TLS layer
- * (GnuTLS inside libmicrohttpd) only requests a client certificate; this
- * module verifies it with OpenSSL against the requestheader CA and the
- * allowed common names, per request. */
+/* auth: client certificate checks of an aggregated API server.  The TLS
+ * layer (GnuTLS inside libmicrohttpd) only requests a client certificate;
+ * this module verifies it with OpenSSL, per request, against one CA bundle:
+ * the requestheader (front-proxy) CA with its allowed common names, or the
+ * client CA (user = CN, groups = O). */
 #ifndef SMI_AUTH_H
 #define SMI_AUTH_H
 
@@ -16,14 +17,12 @@ typedef enum auth_result {
 	AUTH_CN_NOT_ALLOWED    /* verified, but CN not in the allowed list */
 } auth_result;
 
-/* Loads every certificate of the PEM bundle `ca_file`.  allowed_names may
- * be empty: then any CN the CA signed is accepted. */
-auth *auth_new(const char *ca_file, char *const *allowed_names, size_t n_allowed,
-	       char *err, size_t err_size);
+/* Loads every certificate of the PEM bundle `ca_pem`; `role` ("requestheader
+ * CA", "client CA") names it in messages.  allowed_names may be empty: then
+ * any CN the CA signed is accepted. */
+auth *auth_new_pem(const char *ca_pem, const char *role, char *const *allowed_names,
+		   size_t n_allowed, char *err, size_t err_size);
 void auth_free(auth *a);
-
-/* The CA bundle as PEM text (borrowed), for the TLS layer's request hint. */
-const char *auth_ca_pem(const auth *a);
 
 /*
  * Verifies a client chain given as DER blobs, leaf first (the rest are
@@ -33,5 +32,22 @@ const char *auth_ca_pem(const auth *a);
  */
 auth_result auth_check_front_proxy(const auth *a, const unsigned char *const *der,
 				   const size_t *der_len, size_t n, char *why, size_t why_size);
+
+typedef struct auth_subject {
+	char common_name[256];	 /* "" when the leaf has none */
+	char **organizations;	 /* O values in order, owned */
+	size_t n_organizations;
+	char credential_id[80];	 /* "X509SHA256=<hex of the DER leaf>" */
+} auth_subject;
+
+/*
+ * Verifies the chain as above (no CN check) and fills the leaf's subject
+ * for the client-certificate authenticator.  auth_subject_clear() after
+ * AUTH_OK.
+ */
+auth_result auth_check_client(const auth *a, const unsigned char *const *der,
+			      const size_t *der_len, size_t n, auth_subject *out,
+			      char *why, size_t why_size);
+void auth_subject_clear(auth_subject *s);
 
 #endif

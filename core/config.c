@@ -15,6 +15,7 @@
 
 #include "duration.h"
 #include "log.h"
+#include "prom.h"
 
 /* Bigger files are refused before parsing: a config is a few kilobytes. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -815,9 +816,10 @@ static bool read_listen(const reporter *rep, const section *sec, const char *fal
 static bool check_server(const reporter *rep, const config_node *root, config *cfg)
 {
 	static const char *const keys[] = {"listen",	     "tlsCertFile",    "tlsKeyFile",
-					   "requestTimeout", "maxConnections", NULL};
+					   "requestTimeout", "maxConnections", "certReloadInterval",
+					   NULL};
 	section sec;
-	int64_t timeout_ns, max_connections;
+	int64_t timeout_ns, max_connections, reload_ns;
 
 	if (!section_open(rep, root, "server", keys, &sec) ||
 	    !read_listen(rep, &sec, "0.0.0.0:8443", STRING_OPTIONAL, &cfg->server.listen) ||
@@ -827,29 +829,33 @@ static bool check_server(const reporter *rep, const config_node *root, config *c
 			 &cfg->server.tls_key_file) ||
 	    !read_duration(rep, &sec, "requestTimeout", 30 * NS_PER_S, 1 * NS_PER_S, 60 * NS_PER_S,
 			   NS_PER_MS, &timeout_ns) ||
-	    !read_int(rep, &sec, "maxConnections", 1024, 1, 100000, &max_connections))
+	    !read_int(rep, &sec, "maxConnections", 1024, 1, 100000, &max_connections) ||
+	    !read_duration(rep, &sec, "certReloadInterval", 60 * NS_PER_S, 100 * NS_PER_MS,
+			   60 * NS_PER_S, NS_PER_MS, &reload_ns))
 		return false;
+	cfg->server.cert_reload_interval_ms = (uint32_t)(reload_ns / NS_PER_MS);
 	cfg->server.request_timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
 	cfg->server.max_connections = (uint32_t)max_connections;
 	return true;
 }
 
-/* auth.requestheaderAllowedNames: a sequence of non-empty strings; the
- * array is NULL-terminated even when empty. */
-static bool read_allowed_names(const reporter *rep, const section *sec, config *cfg)
+/* A sequence of non-empty strings into a NULL-terminated array (owned by
+ * the snapshot).  Absent: *out stays NULL.  Null is refused too: "none"
+ * must be asked for with []. */
+static bool read_string_list(const reporter *rep, const section *sec, const char *key,
+			     char ***out, size_t *n_out)
 {
 	char key_path[CONFIG_PATH_MAX], item_path[CONFIG_PATH_MAX];
-	const config_node *value =
-		section_get(sec, "requestheaderAllowedNames", key_path, sizeof key_path);
-	size_t count = value != NULL && value->kind == NODE_SEQUENCE ? value->n_children : 0;
+	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
 
-	/* Null is refused too: "any CN" must be asked for with []. */
-	if (value != NULL && value->kind != NODE_SEQUENCE)
+	if (value == NULL)
+		return true;
+	if (value->kind != NODE_SEQUENCE)
 		return report_type(rep, value, key_path, "a sequence");
-	cfg->auth.requestheader_allowed_names = calloc(count + 1, sizeof(char *));
-	if (cfg->auth.requestheader_allowed_names == NULL)
+	*out = calloc(value->n_children + 1, sizeof(char *));
+	if (*out == NULL)
 		return report(rep, 0, NULL, "out of memory");
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < value->n_children; i++) {
 		const config_node *item = value->children[i];
 		const char *text = NULL;
 		path_index(item_path, sizeof item_path, key_path, i);
@@ -857,22 +863,195 @@ static bool read_allowed_names(const reporter *rep, const section *sec, config *
 			return false;
 		if (text[0] == '\0')
 			return report(rep, item->line, item_path, "must not be empty");
-		if (!store_string(rep, text, &cfg->auth.requestheader_allowed_names[i]))
+		if (!store_string(rep, text, &(*out)[i]))
 			return false;
-		cfg->auth.n_requestheader_allowed_names = i + 1;
+		if (n_out != NULL)
+			*n_out = i + 1;
 	}
 	return true;
 }
 
+/* A default list when the key was absent. */
+static bool default_string_list(const reporter *rep, const char *const *defaults, char ***out)
+{
+	size_t n = 0;
+	if (*out != NULL)
+		return true;
+	while (defaults[n] != NULL)
+		n++;
+	*out = calloc(n + 1, sizeof(char *));
+	if (*out == NULL)
+		return report(rep, 0, NULL, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (!store_string(rep, defaults[i], &(*out)[i]))
+			return false;
+	return true;
+}
+
+static void free_string_list(char **list)
+{
+	for (size_t i = 0; list != NULL && list[i] != NULL; i++)
+		free(list[i]);
+	free(list);
+}
+
+static bool read_bool(const reporter *rep, const section *sec, const char *key, bool fallback,
+		      bool *out)
+{
+	char key_path[CONFIG_PATH_MAX];
+	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
+
+	*out = fallback;
+	if (value == NULL || text_to_bool(value, out))
+		return true;
+	return report_type(rep, value, key_path, "a boolean (true or false)");
+}
+
+/* kubernetes: the cluster connection (TokenReview, SubjectAccessReview and
+ * the extension-apiserver-authentication ConfigMap).  Absent: standalone. */
+static bool check_kubernetes(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"inCluster", "kubeconfig", "server",  "caFile",
+					   "tokenFile", "tokenRefresh", "timeout", NULL};
+	section sec;
+	int64_t refresh_ns, timeout_ns;
+
+	if (!section_open(rep, root, "kubernetes", keys, &sec) ||
+	    !read_bool(rep, &sec, "inCluster", false, &cfg->kubernetes.in_cluster) ||
+	    !read_string(rep, &sec, "kubeconfig", NULL, STRING_OPTIONAL, &cfg->kubernetes.kubeconfig) ||
+	    !read_string(rep, &sec, "server", NULL, STRING_OPTIONAL, &cfg->kubernetes.server) ||
+	    !read_string(rep, &sec, "caFile", NULL, STRING_OPTIONAL, &cfg->kubernetes.ca_file) ||
+	    !read_string(rep, &sec, "tokenFile", NULL, STRING_OPTIONAL, &cfg->kubernetes.token_file) ||
+	    !read_duration(rep, &sec, "tokenRefresh", 60 * NS_PER_S, NS_PER_S, 3600 * NS_PER_S,
+			   NS_PER_MS, &refresh_ns) ||
+	    !read_duration(rep, &sec, "timeout", 10 * NS_PER_S, 100 * NS_PER_MS, 60 * NS_PER_S,
+			   NS_PER_MS, &timeout_ns))
+		return false;
+	cfg->kubernetes.token_refresh_ms = (uint32_t)(refresh_ns / NS_PER_MS);
+	cfg->kubernetes.timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
+	if (sec.map == NULL)
+		return true;
+	cfg->kubernetes.enabled = true;
+	if (cfg->kubernetes.in_cluster == (cfg->kubernetes.kubeconfig != NULL))
+		return report(rep, sec.line, "kubernetes",
+			      "set exactly one of inCluster: true and kubeconfig");
+	static const char *const in_cluster_only[] = {"server", "caFile", "tokenFile", NULL};
+	for (size_t i = 0; cfg->kubernetes.kubeconfig != NULL && in_cluster_only[i] != NULL; i++) {
+		char key_path[CONFIG_PATH_MAX];
+		if (section_get(&sec, in_cluster_only[i], key_path, sizeof key_path) != NULL)
+			return report(rep, section_line(&sec, in_cluster_only[i]), key_path,
+				      "only with inCluster: true (the kubeconfig names its own)");
+	}
+	return true;
+}
+
+/* authorization: AlwaysAllow (standalone) or Webhook (SubjectAccessReview). */
+static bool check_authorization(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"mode",		"allowCacheTTL",     "denyCacheTTL",
+					   "alwaysAllowPaths", "alwaysAllowGroups", NULL};
+	static const char *const default_paths[] = {"/healthz", "/readyz", "/livez", NULL};
+	static const char *const default_groups[] = {"system:masters", NULL};
+	section sec;
+	char *mode = NULL;
+	int64_t allow_ns, deny_ns;
+	bool ok = false;
+
+	if (!section_open(rep, root, "authorization", keys, &sec) ||
+	    !read_string(rep, &sec, "mode", cfg->kubernetes.enabled ? "Webhook" : "AlwaysAllow",
+			 STRING_OPTIONAL, &mode) ||
+	    !read_duration(rep, &sec, "allowCacheTTL", 10 * NS_PER_S, 0, 3600 * NS_PER_S, NS_PER_MS,
+			   &allow_ns) ||
+	    !read_duration(rep, &sec, "denyCacheTTL", 10 * NS_PER_S, 0, 3600 * NS_PER_S, NS_PER_MS,
+			   &deny_ns) ||
+	    !read_string_list(rep, &sec, "alwaysAllowPaths", &cfg->authorization.always_allow_paths,
+			      NULL) ||
+	    !read_string_list(rep, &sec, "alwaysAllowGroups", &cfg->authorization.always_allow_groups,
+			      NULL) ||
+	    !default_string_list(rep, default_paths, &cfg->authorization.always_allow_paths) ||
+	    !default_string_list(rep, default_groups, &cfg->authorization.always_allow_groups))
+		goto out;
+	cfg->authorization.allow_ttl_ms = (uint32_t)(allow_ns / NS_PER_MS);
+	cfg->authorization.deny_ttl_ms = (uint32_t)(deny_ns / NS_PER_MS);
+	if (strcmp(mode, "Webhook") == 0) {
+		cfg->authorization.webhook = true;
+	} else if (strcmp(mode, "AlwaysAllow") != 0) {
+		char shown[96];
+		report(rep, section_line(&sec, "mode"), "authorization.mode",
+		       "%s is not one of AlwaysAllow, Webhook", quote_text(mode, shown, sizeof shown));
+		goto out;
+	}
+	if (cfg->authorization.webhook && !cfg->kubernetes.enabled) {
+		report(rep, section_line(&sec, "mode"), "authorization.mode",
+		       "Webhook needs a cluster connection (the kubernetes section)");
+		goto out;
+	}
+	ok = true;
+out:
+	free(mode);
+	return ok;
+}
+
 static bool check_auth(const reporter *rep, const config_node *root, config *cfg)
 {
-	static const char *const keys[] = {"requestheaderClientCAFile", "requestheaderAllowedNames",
+	static const char *const keys[] = {"requestheaderClientCAFile",
+					   "requestheaderAllowedNames",
+					   "requestheaderUsernameHeaders",
+					   "requestheaderGroupHeaders",
+					   "requestheaderExtraHeadersPrefix",
+					   "requestheaderUIDHeaders",
+					   "clientCAFile",
+					   "skipLookup",
+					   "anonymous",
+					   "refreshInterval",
+					   "tokenCacheTTL",
 					   NULL};
 	section sec;
-	return section_open(rep, root, "auth", keys, &sec) &&
-	       read_string(rep, &sec, "requestheaderClientCAFile", NULL, STRING_REQUIRED,
-			   &cfg->auth.requestheader_client_ca_file) &&
-	       read_allowed_names(rep, &sec, cfg);
+	int64_t refresh_ns, token_ttl_ns;
+	/* Standalone, the config file is the only source of trust. */
+	bool standalone = !cfg->kubernetes.enabled;
+	char key_path[CONFIG_PATH_MAX];
+
+	if (!section_open(rep, root, "auth", keys, &sec) ||
+	    !read_string(rep, &sec, "requestheaderClientCAFile", NULL,
+			 standalone ? STRING_REQUIRED : STRING_OPTIONAL,
+			 &cfg->auth.requestheader_client_ca_file) ||
+	    !read_string_list(rep, &sec, "requestheaderAllowedNames",
+			      &cfg->auth.requestheader_allowed_names,
+			      &cfg->auth.n_requestheader_allowed_names) ||
+	    !read_string_list(rep, &sec, "requestheaderUsernameHeaders",
+			      &cfg->auth.requestheader_username_headers, NULL) ||
+	    !read_string_list(rep, &sec, "requestheaderGroupHeaders",
+			      &cfg->auth.requestheader_group_headers, NULL) ||
+	    !read_string_list(rep, &sec, "requestheaderExtraHeadersPrefix",
+			      &cfg->auth.requestheader_extra_headers_prefix, NULL) ||
+	    !read_string_list(rep, &sec, "requestheaderUIDHeaders",
+			      &cfg->auth.requestheader_uid_headers, NULL) ||
+	    !read_string(rep, &sec, "clientCAFile", NULL, STRING_OPTIONAL, &cfg->auth.client_ca_file) ||
+	    !read_bool(rep, &sec, "skipLookup", standalone, &cfg->auth.skip_lookup) ||
+	    !read_bool(rep, &sec, "anonymous", cfg->authorization.webhook, &cfg->auth.anonymous) ||
+	    !read_duration(rep, &sec, "refreshInterval", 60 * NS_PER_S, NS_PER_S, 3600 * NS_PER_S,
+			   NS_PER_MS, &refresh_ns) ||
+	    !read_duration(rep, &sec, "tokenCacheTTL", 10 * NS_PER_S, 0, 3600 * NS_PER_S, NS_PER_MS,
+			   &token_ttl_ns))
+		return false;
+	cfg->auth.requestheader_allowed_names_set = cfg->auth.requestheader_allowed_names != NULL;
+	static const char *const none[] = {NULL};
+	if (!default_string_list(rep, none, &cfg->auth.requestheader_allowed_names))
+		return false;
+	cfg->auth.refresh_interval_ms = (uint32_t)(refresh_ns / NS_PER_MS);
+	cfg->auth.token_cache_ttl_ms = (uint32_t)(token_ttl_ns / NS_PER_MS);
+	if (!cfg->auth.skip_lookup && standalone) {
+		section_get(&sec, "skipLookup", key_path, sizeof key_path);
+		return report(rep, section_line(&sec, "skipLookup"), key_path,
+			      "false needs a cluster connection (the kubernetes section)");
+	}
+	if (cfg->auth.anonymous && !cfg->authorization.webhook) {
+		section_get(&sec, "anonymous", key_path, sizeof key_path);
+		return report(rep, section_line(&sec, "anonymous"), key_path,
+			      "true needs authorization.mode Webhook (AlwaysAllow would let anyone in)");
+	}
+	return true;
 }
 
 static bool check_admin(const reporter *rep, const config_node *root, config *cfg)
@@ -883,26 +1062,42 @@ static bool check_admin(const reporter *rep, const config_node *root, config *cf
 	       read_listen(rep, &sec, "0.0.0.0:8080", STRING_MAY_BE_EMPTY, &cfg->admin.listen);
 }
 
-static bool check_prometheus(const reporter *rep, const config_node *root, config *cfg)
+/* A mapping inside a section (prometheus.tls), under a section's rules:
+ * absent or null is empty, unknown keys are errors. */
+static bool section_open_child(const reporter *rep, const section *parent, const char *key,
+			       const char *const *known, section *out)
 {
-	static const char *const keys[] = {"url", "timeout", NULL};
-	section sec;
+	const config_node *value = node_get(parent->map, key);
+
+	*out = (section){.map = NULL, .line = parent->line};
+	path_join(out->path, sizeof out->path, parent->path, key);
+	if (value == NULL)
+		return true;
+	out->line = value->key_line;
+	if (scalar_is_null(value))
+		return true;
+	if (value->kind != NODE_MAPPING)
+		return report_type(rep, value, out->path, "a mapping");
+	out->map = value;
+	return check_known_keys(rep, value, out->path, known);
+}
+
+/* prometheus.url: http(s)://host[:port][/prefix].  User info is refused
+ * before anything quotes the URL: it would put a password in messages and
+ * logs; credentials come from files. */
+static bool check_prometheus_url(const reporter *rep, const section *sec, const char *url)
+{
 	char shown[96];
-	int64_t timeout_ns;
-
-	if (!section_open(rep, root, "prometheus", keys, &sec) ||
-	    !read_string(rep, &sec, "url", "http://127.0.0.1:9090", STRING_OPTIONAL,
-			 &cfg->prometheus.url) ||
-	    !read_duration(rep, &sec, "timeout", 10 * NS_PER_S, 100 * NS_PER_MS, 60 * NS_PER_S,
-			   NS_PER_MS, &timeout_ns))
-		return false;
-	cfg->prometheus.timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
-
-	const char *url = cfg->prometheus.url;
 	size_t scheme_len = strncmp(url, "http://", 7) == 0    ? 7
 			    : strncmp(url, "https://", 8) == 0 ? 8
 							       : 0;
+	size_t authority_len = strcspn(url + scheme_len, "/?#");
 	const char *problem = NULL;
+
+	if (scheme_len != 0 && memchr(url + scheme_len, '@', authority_len) != NULL)
+		return report(rep, section_line(sec, "url"), "prometheus.url",
+			      "must not contain user:password@; use prometheus.basicAuth "
+			      "(usernameFile, passwordFile)");
 	if (scheme_len == 0)
 		problem = "must start with http:// or https://";
 	else if (url[scheme_len] == '\0' || url[scheme_len] == '/')
@@ -911,8 +1106,139 @@ static bool check_prometheus(const reporter *rep, const config_node *root, confi
 		problem = "must not contain spaces";
 	if (problem == NULL)
 		return true;
-	return report(rep, section_line(&sec, "url"), "prometheus.url", "%s %s",
+	return report(rep, section_line(sec, "url"), "prometheus.url", "%s %s",
 		      quote_text(url, shown, sizeof shown), problem);
+}
+
+/* prometheus.bearerTokenFile or prometheus.basicAuth, not both. */
+static bool read_prometheus_credentials(const reporter *rep, const section *sec, config *cfg)
+{
+	static const char *const basic_keys[] = {"usernameFile", "passwordFile", NULL};
+	section basic;
+
+	if (!read_string(rep, sec, "bearerTokenFile", NULL, STRING_OPTIONAL,
+			 &cfg->prometheus.bearer_token_file) ||
+	    !section_open_child(rep, sec, "basicAuth", basic_keys, &basic))
+		return false;
+	if (basic.map == NULL)
+		return true;
+	if (cfg->prometheus.bearer_token_file != NULL)
+		return report(rep, section_line(sec, "bearerTokenFile"), "prometheus.bearerTokenFile",
+			      "set either bearerTokenFile or basicAuth, not both");
+	return read_string(rep, &basic, "usernameFile", NULL, STRING_REQUIRED,
+			   &cfg->prometheus.basic_auth_username_file) &&
+	       read_string(rep, &basic, "passwordFile", NULL, STRING_REQUIRED,
+			   &cfg->prometheus.basic_auth_password_file);
+}
+
+/* prometheus.tls: only for an https URL; a client certificate needs its key. */
+static bool read_prometheus_tls(const reporter *rep, const section *sec, config *cfg)
+{
+	static const char *const keys[] = {"caFile",	 "certFile",	       "keyFile",
+					   "serverName", "insecureSkipVerify", NULL};
+	section tls;
+	const char *problem;
+
+	if (!section_open_child(rep, sec, "tls", keys, &tls) ||
+	    !read_string(rep, &tls, "caFile", NULL, STRING_OPTIONAL, &cfg->prometheus.tls_ca_file) ||
+	    !read_string(rep, &tls, "certFile", NULL, STRING_OPTIONAL,
+			 &cfg->prometheus.tls_cert_file) ||
+	    !read_string(rep, &tls, "keyFile", NULL, STRING_OPTIONAL,
+			 &cfg->prometheus.tls_key_file) ||
+	    !read_string(rep, &tls, "serverName", NULL, STRING_OPTIONAL,
+			 &cfg->prometheus.tls_server_name) ||
+	    !read_bool(rep, &tls, "insecureSkipVerify", false,
+		       &cfg->prometheus.tls_insecure_skip_verify))
+		return false;
+	if (tls.map == NULL || tls.map->n_children == 0)
+		return true;
+	if (strncmp(cfg->prometheus.url, "https://", 8) != 0)
+		return report(rep, tls.line, "prometheus.tls", "needs an https:// prometheus.url");
+	if (cfg->prometheus.tls_cert_file != NULL && cfg->prometheus.tls_key_file == NULL)
+		return report(rep, section_line(&tls, "certFile"), "prometheus.tls.keyFile",
+			      "required with certFile");
+	if (cfg->prometheus.tls_key_file != NULL && cfg->prometheus.tls_cert_file == NULL)
+		return report(rep, section_line(&tls, "keyFile"), "prometheus.tls.certFile",
+			      "required with keyFile");
+	problem = cfg->prometheus.tls_server_name != NULL
+			  ? prom_server_name_problem(cfg->prometheus.tls_server_name)
+			  : NULL;
+	if (problem == NULL)
+		return true;
+	char shown[96];
+	return report(rep, section_line(&tls, "serverName"), "prometheus.tls.serverName", "%s %s",
+		      quote_text(cfg->prometheus.tls_server_name, shown, sizeof shown), problem);
+}
+
+/* prometheus.headers: name -> value, by the client's rules (prom.h).  The
+ * values may be secrets: messages never quote them. */
+static bool read_prometheus_headers(const reporter *rep, const section *sec, config *cfg)
+{
+	char key_path[CONFIG_PATH_MAX], entry_path[CONFIG_PATH_MAX];
+	const config_node *map = section_get(sec, "headers", key_path, sizeof key_path);
+	size_t count;
+
+	if (map == NULL || scalar_is_null(map))
+		return true;
+	if (map->kind != NODE_MAPPING)
+		return report_type(rep, map, key_path, "a mapping");
+	count = map->n_children;
+	cfg->prometheus.header_names = calloc(count + 1, sizeof(char *));
+	cfg->prometheus.header_values = calloc(count + 1, sizeof(char *));
+	if (cfg->prometheus.header_names == NULL || cfg->prometheus.header_values == NULL)
+		return report(rep, 0, NULL, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		const config_node *entry = map->children[i];
+		const char *value = NULL, *problem;
+		path_join(entry_path, sizeof entry_path, key_path, entry->key);
+		if (!node_as_string(rep, entry, entry_path, &value))
+			return false;
+		problem = prom_header_problem(entry->key, value);
+		if (problem != NULL)
+			return report(rep, entry->key_line, entry_path, "%s", problem);
+		for (size_t j = 0; j < i; j++)
+			if (strcasecmp(entry->key, map->children[j]->key) == 0)
+				return report(rep, entry->key_line, entry_path,
+					      "the same header as line %u (names ignore case)",
+					      map->children[j]->key_line);
+		if (!store_string(rep, entry->key, &cfg->prometheus.header_names[i]) ||
+		    !store_string(rep, value, &cfg->prometheus.header_values[i]))
+			return false;
+		cfg->prometheus.n_headers = i + 1;
+	}
+	return true;
+}
+
+static bool check_prometheus(const reporter *rep, const config_node *root, config *cfg)
+{
+	static const char *const keys[] = {"url",	     "timeout",	  "method",
+					   "maxResponseBytes", "bearerTokenFile", "basicAuth",
+					   "tls",	     "headers",	  NULL};
+	section sec;
+	int64_t timeout_ns, max_response_bytes;
+	prom_method method;
+
+	if (!section_open(rep, root, "prometheus", keys, &sec) ||
+	    !read_string(rep, &sec, "url", "http://127.0.0.1:9090", STRING_OPTIONAL,
+			 &cfg->prometheus.url) ||
+	    !check_prometheus_url(rep, &sec, cfg->prometheus.url) ||
+	    !read_duration(rep, &sec, "timeout", 10 * NS_PER_S, 100 * NS_PER_MS, 60 * NS_PER_S,
+			   NS_PER_MS, &timeout_ns) ||
+	    !read_string(rep, &sec, "method", "auto", STRING_OPTIONAL, &cfg->prometheus.method) ||
+	    !read_int(rep, &sec, "maxResponseBytes", (int64_t)PROM_DEFAULT_MAX_RESPONSE_BYTES,
+		      (int64_t)PROM_MIN_MAX_RESPONSE_BYTES, (int64_t)PROM_MAX_MAX_RESPONSE_BYTES,
+		      &max_response_bytes))
+		return false;
+	cfg->prometheus.timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
+	cfg->prometheus.max_response_bytes = (uint32_t)max_response_bytes;
+	if (!prom_method_from_name(cfg->prometheus.method, &method)) {
+		char shown[96];
+		return report(rep, section_line(&sec, "method"), "prometheus.method",
+			      "%s is not one of auto, get, post",
+			      quote_text(cfg->prometheus.method, shown, sizeof shown));
+	}
+	return read_prometheus_credentials(rep, &sec, cfg) && read_prometheus_tls(rep, &sec, cfg) &&
+	       read_prometheus_headers(rep, &sec, cfg);
 }
 
 /* The line to blame for window.default against window.<bound>: the
@@ -1086,7 +1412,8 @@ static bool check_log(const reporter *rep, const config_node *root, config *cfg)
 config *config_load(const char *path, const char *default_adapters_dir, char *err, size_t err_size)
 {
 	static const char *const sections[] = {"server", "auth",    "admin", "prometheus",
-					       "window", "adapter", "cache", "log", NULL};
+					       "window", "adapter", "cache", "log",
+					       "kubernetes", "authorization", NULL};
 	const reporter rep = {.file = path, .err = err, .err_size = err_size};
 	config *cfg = calloc(1, sizeof *cfg);
 	bool ok = false;
@@ -1103,7 +1430,8 @@ config *config_load(const char *path, const char *default_adapters_dir, char *er
 	if (cfg->root == NULL)
 		goto out;
 	ok = check_known_keys(&rep, cfg->root, "", sections) &&
-	     check_server(&rep, cfg->root, cfg) && check_auth(&rep, cfg->root, cfg) &&
+	     check_server(&rep, cfg->root, cfg) && check_kubernetes(&rep, cfg->root, cfg) &&
+	     check_authorization(&rep, cfg->root, cfg) && check_auth(&rep, cfg->root, cfg) &&
 	     check_admin(&rep, cfg->root, cfg) && check_prometheus(&rep, cfg->root, cfg) &&
 	     check_window(&rep, cfg->root, cfg) &&
 	     check_adapter(&rep, cfg->root, default_adapters_dir, cfg) &&
@@ -1125,12 +1453,30 @@ void config_free(config *cfg)
 	free(cfg->server.tls_cert_file);
 	free(cfg->server.tls_key_file);
 	free(cfg->auth.requestheader_client_ca_file);
-	if (cfg->auth.requestheader_allowed_names != NULL)
-		for (size_t i = 0; cfg->auth.requestheader_allowed_names[i] != NULL; i++)
-			free(cfg->auth.requestheader_allowed_names[i]);
-	free(cfg->auth.requestheader_allowed_names);
+	free_string_list(cfg->auth.requestheader_allowed_names);
+	free_string_list(cfg->auth.requestheader_username_headers);
+	free_string_list(cfg->auth.requestheader_group_headers);
+	free_string_list(cfg->auth.requestheader_extra_headers_prefix);
+	free_string_list(cfg->auth.requestheader_uid_headers);
+	free(cfg->auth.client_ca_file);
+	free(cfg->kubernetes.kubeconfig);
+	free(cfg->kubernetes.server);
+	free(cfg->kubernetes.ca_file);
+	free(cfg->kubernetes.token_file);
+	free_string_list(cfg->authorization.always_allow_paths);
+	free_string_list(cfg->authorization.always_allow_groups);
 	free(cfg->admin.listen);
 	free(cfg->prometheus.url);
+	free(cfg->prometheus.method);
+	free(cfg->prometheus.bearer_token_file);
+	free(cfg->prometheus.basic_auth_username_file);
+	free(cfg->prometheus.basic_auth_password_file);
+	free(cfg->prometheus.tls_ca_file);
+	free(cfg->prometheus.tls_cert_file);
+	free(cfg->prometheus.tls_key_file);
+	free(cfg->prometheus.tls_server_name);
+	free_string_list(cfg->prometheus.header_names); /* NULL-terminated */
+	free_string_list(cfg->prometheus.header_values);
 	free(cfg->adapter.name);
 	free(cfg->adapter.path);
 	free(cfg->adapter.adapters_dir);

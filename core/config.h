@@ -19,21 +19,71 @@ typedef struct config {
 		char *tls_key_file;
 		uint32_t request_timeout_ms; /* budget of one API request, default 30000 */
 		uint32_t max_connections;    /* default 1024 */
+		uint32_t cert_reload_interval_ms; /* serving pair polled, default 60000 */
 	} server;
 
 	struct {
-		char *requestheader_client_ca_file;
+		char *requestheader_client_ca_file; /* NULL: from the cluster, or none */
 		char **requestheader_allowed_names; /* NULL-terminated; empty = any CN */
 		size_t n_requestheader_allowed_names;
+		/* The lists below are NULL-terminated; NULL = not set in the file
+		 * (then the cluster's ConfigMap or the built-in default applies). */
+		char **requestheader_username_headers;
+		char **requestheader_group_headers;
+		char **requestheader_extra_headers_prefix;
+		char **requestheader_uid_headers;
+		bool requestheader_allowed_names_set; /* the key was written */
+		char *client_ca_file;	     /* NULL: from the cluster, or none */
+		bool skip_lookup;	     /* do not read the cluster's ConfigMap */
+		bool anonymous;		     /* anonymous requests reach authorization */
+		uint32_t refresh_interval_ms; /* ConfigMap and CA files re-read, default 60000 */
+		uint32_t token_cache_ttl_ms;  /* TokenReview cache, default 10000 */
 	} auth;
+
+	struct {
+		bool enabled;	     /* the section is present: a cluster is configured */
+		bool in_cluster;     /* service account files + KUBERNETES_SERVICE_* */
+		char *kubeconfig;    /* or a kubeconfig file */
+		char *server;	     /* in-cluster override of https://HOST:PORT */
+		char *ca_file;	     /* in-cluster CA, default the service account's */
+		char *token_file;    /* in-cluster token, default the service account's */
+		uint32_t token_refresh_ms; /* token file re-read, default 60000 */
+		uint32_t timeout_ms;	   /* per call, default 10000 */
+	} kubernetes;
+
+	struct {
+		bool webhook; /* true: SubjectAccessReview; false: AlwaysAllow */
+		uint32_t allow_ttl_ms; /* default 10000 */
+		uint32_t deny_ttl_ms;  /* default 10000 */
+		char **always_allow_paths;  /* NULL-terminated; default /healthz /readyz /livez */
+		char **always_allow_groups; /* NULL-terminated; default system:masters */
+	} authorization;
 
 	struct {
 		char *listen; /* default "0.0.0.0:8080"; "" disables */
 	} admin;
 
 	struct {
-		char *url;		     /* default "http://127.0.0.1:9090" */
+		char *url;		     /* default "http://127.0.0.1:9090"; no user info */
 		uint32_t timeout_ms;	     /* default 10000 */
+		char *method;		     /* "auto" (default), "get" or "post" */
+		uint32_t max_response_bytes; /* default 32 MiB */
+		/* Credential files, re-read when they change: a bearer token, or
+		 * basic auth (both files), or neither. */
+		char *bearer_token_file;
+		char *basic_auth_username_file;
+		char *basic_auth_password_file;
+		/* TLS to the backend (https URLs); NULL: unset. */
+		char *tls_ca_file;	/* NULL: the system's CAs */
+		char *tls_cert_file;	/* client certificate, with tls_key_file */
+		char *tls_key_file;
+		char *tls_server_name; /* SNI and verification name; NULL: the URL's host */
+		bool tls_insecure_skip_verify; /* default false */
+		/* Extra request headers, n_headers of each; names unique
+		 * ignoring case, checked by prom_header_problem(). */
+		char **header_names;
+		char **header_values;
+		size_t n_headers;
 	} prometheus;
 
 	struct {

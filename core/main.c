@@ -10,13 +10,16 @@
 #include <sys/resource.h>
 
 #include "api.h"
-#include "auth.h"
+#include "authcfg.h"
+#include "authn.h"
+#include "authz.h"
 #include "config.h"
 #include "loader.h"
 #include "log.h"
 #include "prom.h"
 #include "selfmetrics.h"
 #include "server.h"
+#include "tlsreload.h"
 
 #ifndef SMI_VERSION
 #define SMI_VERSION "0.0.0"
@@ -55,7 +58,11 @@ typedef struct app {
 	smi_host host;
 	prom_client *prom;
 	selfmetrics *sm;
-	auth *auth;
+	kube_client *kube; /* NULL standalone */
+	authcfg *authcfg;
+	authn *authn;
+	authz *authz;
+	tls_store *tls;
 	api *api;
 	server *server;
 } app;
@@ -63,8 +70,12 @@ typedef struct app {
 static void app_free(app *a)
 {
 	server_stop(a->server);
+	tls_store_free(a->tls); /* after the daemon: connections hold its credentials */
 	api_free(a->api);
-	auth_free(a->auth);
+	authz_free(a->authz);
+	authn_free(a->authn);
+	authcfg_free(a->authcfg);
+	kube_client_free(a->kube);
 	selfmetrics_free(a->sm);
 	prom_client_free(a->prom);
 	adapter_unload(a->adapter);
@@ -115,6 +126,51 @@ static void print_summary(const app *a)
 	printf("\n");
 }
 
+/* The cluster connection, what authentication trusts (first read of the
+ * ConfigMap included), the authenticators, the authorizer and the TLS
+ * credentials, with their reload threads.  Returns 0 or an exit code. */
+static int app_security(app *a, char *err, size_t err_size)
+{
+	const config *cfg = a->cfg;
+	char why[768];
+	if (cfg->kubernetes.enabled) {
+		kube_settings ks = {.in_cluster = cfg->kubernetes.in_cluster,
+				    .kubeconfig = cfg->kubernetes.kubeconfig,
+				    .server = cfg->kubernetes.server,
+				    .ca_file = cfg->kubernetes.ca_file,
+				    .token_file = cfg->kubernetes.token_file,
+				    .token_refresh_ms = cfg->kubernetes.token_refresh_ms,
+				    .timeout_ms = cfg->kubernetes.timeout_ms};
+		a->kube = kube_client_new(&ks, why, sizeof why);
+		if (!a->kube) {
+			snprintf(err, err_size, "kubernetes: %s", why);
+			return EXIT_CONFIG;
+		}
+	}
+	a->authcfg = authcfg_new(cfg, a->kube, why, sizeof why);
+	if (!a->authcfg) {
+		snprintf(err, err_size, "auth: %s", why);
+		return EXIT_CONFIG;
+	}
+	a->authn = authn_new(a->kube, cfg->auth.token_cache_ttl_ms);
+	a->authz = authz_new(cfg, a->kube);
+	if (!a->authn || !a->authz) {
+		snprintf(err, err_size, "out of memory");
+		return EXIT_RUNTIME;
+	}
+	a->tls = tls_store_new(cfg->server.tls_cert_file, cfg->server.tls_key_file, a->authcfg, why, sizeof why);
+	if (!a->tls) {
+		snprintf(err, err_size, "server.tlsCertFile: %s", why);
+		return EXIT_CONFIG;
+	}
+	if (authcfg_start(a->authcfg, err, err_size) != 0 ||
+	    tls_store_start(a->tls, cfg->server.cert_reload_interval_ms, err, err_size) != 0)
+		return EXIT_RUNTIME;
+	log_msg(LOG_INFO, "authorization: %s%s%s", cfg->authorization.webhook ? "Webhook (SubjectAccessReview)" : "AlwaysAllow",
+		a->kube ? ", kube-apiserver " : "", a->kube ? kube_server(a->kube) : "");
+	return 0;
+}
+
 /* Each connection costs a descriptor (and Prometheus connections more): use
  * the hard limit rather than the customary soft 1024. */
 static void raise_fd_limit(void)
@@ -140,24 +196,46 @@ static int app_run(app *a)
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 
-	a->prom = prom_client_new(a->cfg->prometheus.url, a->cfg->prometheus.timeout_ms, err, sizeof err);
+	const config *cfg = a->cfg;
+	prom_options prom_opts = {
+		.url = cfg->prometheus.url,
+		.timeout_ms = cfg->prometheus.timeout_ms,
+		.max_response_bytes = cfg->prometheus.max_response_bytes,
+		.bearer_token_file = cfg->prometheus.bearer_token_file,
+		.basic_auth_username_file = cfg->prometheus.basic_auth_username_file,
+		.basic_auth_password_file = cfg->prometheus.basic_auth_password_file,
+		.tls_ca_file = cfg->prometheus.tls_ca_file,
+		.tls_cert_file = cfg->prometheus.tls_cert_file,
+		.tls_key_file = cfg->prometheus.tls_key_file,
+		.tls_server_name = cfg->prometheus.tls_server_name,
+		.tls_insecure_skip_verify = cfg->prometheus.tls_insecure_skip_verify,
+		.header_names = (const char *const *)cfg->prometheus.header_names,
+		.header_values = (const char *const *)cfg->prometheus.header_values,
+		.n_headers = cfg->prometheus.n_headers,
+	};
+	(void)prom_method_from_name(cfg->prometheus.method, &prom_opts.method); /* checked by config_load */
+	a->prom = prom_client_new_with_options(&prom_opts, err, sizeof err);
 	if (!a->prom) {
-		fprintf(stderr, "smi-metrics: %s\n", err);
+		fprintf(stderr, "smi-metrics: prometheus: %s\n", err);
 		return EXIT_CONFIG;
 	}
 	a->sm = selfmetrics_new(SMI_VERSION, adapter_descriptor(a->adapter)->name);
-	a->auth = auth_new(a->cfg->auth.requestheader_client_ca_file, a->cfg->auth.requestheader_allowed_names,
-			   a->cfg->auth.n_requestheader_allowed_names, err, sizeof err);
-	if (!a->sm || !a->auth) {
-		fprintf(stderr, "smi-metrics: auth.requestheaderClientCAFile: %s\n", err);
-		return EXIT_CONFIG;
+	if (!a->sm) {
+		fprintf(stderr, "smi-metrics: out of memory\n");
+		return EXIT_RUNTIME;
+	}
+	int rc = app_security(a, err, sizeof err);
+	if (rc != 0) {
+		fprintf(stderr, "smi-metrics: %s\n", err);
+		return rc;
 	}
 	a->api = api_new(a->cfg, a->adapter, a->prom, a->sm);
 	if (!a->api) {
 		fprintf(stderr, "smi-metrics: out of memory\n");
 		return EXIT_RUNTIME;
 	}
-	a->server = server_start(a->cfg, a->api, a->auth, a->sm, err, sizeof err);
+	server_security sec = {.authcfg = a->authcfg, .authn = a->authn, .authz = a->authz, .tls = a->tls};
+	a->server = server_start(a->cfg, a->api, &sec, a->sm, err, sizeof err);
 	if (!a->server) {
 		fprintf(stderr, "smi-metrics: %s\n", err);
 		return EXIT_RUNTIME;

@@ -12,30 +12,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "authz.h"
 #include "log.h"
 #include "router.h"
 
 #define MAX_BODY_BYTES (64 * 1024) /* the API is read-only: no body is needed */
 #define MAX_PARAMS 32
 #define MAX_CHAIN 8
+#define MAX_HEADERS 4096 /* lines; MHD's 256 KiB connection memory bounds them first */
 
 /* TLS 1.2 and 1.3 only; AEAD ciphers with ECDHE key exchange (no RSA kex,
- * no CBC), as Kubernetes' own defaults. */
+ * no CBC), as Kubernetes' own defaults; curves X25519, P-256, P-384. */
 static const char tls_priorities[] =
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
-	"+CHACHA20-POLY1305:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA";
+	"+CHACHA20-POLY1305:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1";
 
 struct server {
 	struct MHD_Daemon *api_daemon;
 	struct MHD_Daemon *admin_daemon;
 	api *api;
-	auth *auth;
+	server_security sec;
+	bool anonymous; /* anonymous requests reach authorization */
 	selfmetrics *sm;
-	char *cert_pem, *key_pem;
 	atomic_bool ready;
 	atomic_int in_flight; /* API requests between first callback and completion */
 };
@@ -170,28 +174,138 @@ static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
-/* Front-proxy authentication from the TLS session's peer certificates. */
-static auth_result authenticate(server *s, struct MHD_Connection *c, char *why, size_t why_size)
+typedef struct header_list {
+	authn_header *items;
+	size_t n, cap;
+	bool overflow;
+} header_list;
+
+/* Every header line in arrival order: groups come one per line. */
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	if (!ci || !ci->tls_session) {
-		snprintf(why, why_size, "no TLS session");
-		return AUTH_NO_CERT;
+	(void)kind;
+	header_list *h = cls;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 32;
+		authn_header *grown = cap <= MAX_HEADERS ? realloc(h->items, cap * sizeof *grown) : NULL;
+		if (!grown) {
+			h->overflow = true;
+			return MHD_NO;
+		}
+		h->items = grown;
+		h->cap = cap;
 	}
-	unsigned int n = 0;
-	const gnutls_datum_t *peers = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
-	if (!peers || n == 0)
-		return auth_check_front_proxy(s->auth, NULL, NULL, 0, why, why_size);
-	if (n > MAX_CHAIN)
-		n = MAX_CHAIN;
+	h->items[h->n].name = key;
+	h->items[h->n].value = value;
+	h->n++;
+	return MHD_YES;
+}
+
+static bool impersonation_requested(const header_list *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (strncasecmp(h->items[i].name, "Impersonate-", 12) == 0)
+			return true;
+	return false;
+}
+
+/* Runs the authenticator chain on the TLS session's peer chain and the
+ * headers, against the current trust snapshot. */
+static authn_result authenticate(server *s, struct MHD_Connection *c, const header_list *headers,
+				 identity *id, char *why, size_t why_size)
+{
 	const unsigned char *der[MAX_CHAIN];
 	size_t len[MAX_CHAIN];
+	unsigned int n = 0;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	const gnutls_datum_t *peers =
+		ci && ci->tls_session ? gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n)
+				      : NULL;
+	if (!peers)
+		n = 0;
+	if (n > MAX_CHAIN)
+		n = MAX_CHAIN;
 	for (unsigned int i = 0; i < n; i++) {
 		der[i] = peers[i].data;
 		len[i] = peers[i].size;
 	}
-	return auth_check_front_proxy(s->auth, der, len, n, why, why_size);
+	authn_request req = {.der = der, .der_len = len, .n_certs = n, .headers = headers->items,
+			     .n_headers = headers->n};
+	authcfg_snapshot *snap = authcfg_acquire(s->sec.authcfg);
+	authn_result r = authn_authenticate(s->sec.authn, snap, &req, id, why, why_size);
+	authcfg_release(s->sec.authcfg, snap);
+	return r;
+}
+
+static void set_status_body(api_response *res, int code, char *body)
+{
+	if (!body) {
+		api_status_response(500, "InternalError", "out of memory", res);
+		return;
+	}
+	res->code = code;
+	res->content_type = "application/json";
+	res->body = body;
+	res->body_len = strlen(body);
+	res->route = SM_ROUTE_OTHER;
+}
+
+/* Authentication, the impersonation refusal and authorization, in
+ * upstream's filter order.  True when the request may go on to the router;
+ * otherwise *res holds the 401/403/500 answer. */
+static bool admit(server *s, struct MHD_Connection *c, const header_list *headers,
+		  const authz_attributes *at, identity *id, char *decision, size_t decision_size,
+		  api_response *res)
+{
+	char why[1024] = "", reason[1024] = "";
+	authn_result ar = authenticate(s, c, headers, id, why, sizeof why);
+	if (ar == AUTHN_UNAUTHORIZED) {
+		snprintf(decision, decision_size, "unauthenticated: %s", why);
+		api_status_response(401, "Unauthorized", "Unauthorized", res);
+		return false;
+	}
+	if (impersonation_requested(headers)) {
+		snprintf(decision, decision_size, "forbid: impersonation");
+		api_status_response(403, "Forbidden",
+				    "impersonation is not supported by this server: send no Impersonate-* headers",
+				    res);
+		return false;
+	}
+	/* Standalone deviation (reference 6): anonymous only reaches the
+	 * always-allowed paths, so that probes work without a certificate. */
+	if (ar == AUTHN_ANONYMOUS && !s->anonymous && !authz_always_allowed_path(s->sec.authz, at)) {
+		snprintf(decision, decision_size, "unauthenticated: anonymous requests are disabled");
+		api_status_response(401, "Unauthorized", "Unauthorized", res);
+		return false;
+	}
+	switch (authz_authorize(s->sec.authz, id, at, reason, sizeof reason)) {
+	case AUTHZ_ALLOW:
+		snprintf(decision, decision_size, "allow%s%s", *reason ? ": " : "", reason);
+		return true;
+	case AUTHZ_DENY:
+		snprintf(decision, decision_size, "forbid%s%s", *reason ? ": " : "", reason);
+		set_status_body(res, 403, authz_forbidden_status(id, at, reason));
+		return false;
+	default:
+		snprintf(decision, decision_size, "error: %s", reason);
+		log_msg(LOG_ERROR, "authorization failed: %s", reason);
+		api_status_response(500, "InternalError",
+				    "Internal error occurred: authorization check failed", res);
+		return false;
+	}
+}
+
+static void join_groups(const identity *id, char *out, size_t out_size)
+{
+	char one[256];
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < id->n_groups && used + 1 < out_size; i++) {
+		sanitise(id->groups[i], one, sizeof one);
+		used += (size_t)snprintf(out + used, out_size - used, "%s%s", i ? "," : "", one);
+	}
 }
 
 static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const char *url,
@@ -228,33 +342,59 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
 		sanitise(audit_id, audit, sizeof audit);
 	param_list params = {.n = 0};
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &params);
+	header_list headers = {0};
+	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &headers);
 
-	route r;
-	router_route(method, url, params.items, params.n, api_route_limits(s->api), &r);
-	char user[256] = "-";
-	char why[512] = "";
-	if (params.overflow) {
+	/* Upstream order: authenticate, authorize, then route. */
+	identity id = {0};
+	char decision[1200] = "-";
+	authz_attributes *at = calloc(1, sizeof *at); /* verb "" until parsed */
+	if (!at) {
+		api_status_response(500, "InternalError", "out of memory", &res);
+	} else if (headers.overflow) {
+		api_status_response(431, "RequestHeaderFieldsTooLarge", "too many request header lines", &res);
+	} else if (params.overflow) {
 		api_status_response(400, "BadRequest", "too many query parameters", &res);
-	} else if (r.type == ROUTE_HEALTH) {
-		api_handle(s->api, &r, NULL, &res);
-	} else {
-		auth_result ar = authenticate(s, c, why, sizeof why);
-		if (ar != AUTH_OK) {
-			log_msg(LOG_WARN, "audit=%s unauthorized: %s", audit, why);
-			api_status_response(401, "Unauthorized", "Unauthorized", &res);
-		} else {
-			const char *remote_user = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Remote-User");
-			sanitise(remote_user ? remote_user : "-", user, sizeof user);
-			api_handle(s->api, &r, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept"), &res);
-		}
+	} else if (authz_attributes_from_request(method, url, params.items, params.n, at), at->too_long) {
+		api_status_response(414, "RequestURITooLong", "request path too long", &res);
+	} else if (admit(s, c, &headers, at, &id, decision, sizeof decision, &res)) {
+		route r;
+		router_route(method, url, params.items, params.n, api_route_limits(s->api), &r);
+		api_handle(s->api, &r, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept"), &res);
 	}
 	double seconds = seconds_since(&st->start);
 	selfmetrics_api_request(s->sm, res.route, res.code, seconds);
-	char path[512];
+	char path[512], user[256], groups[512], why[400];
 	sanitise(url, path, sizeof path);
-	log_msg(LOG_INFO, "audit=%s user=\"%s\" method=%s path=\"%s\" code=%d ms=%.1f", audit, user,
-		strlen(method) < 16 ? method : "?", path, res.code, seconds * 1000);
+	sanitise(id.user ? id.user : "-", user, sizeof user);
+	join_groups(&id, groups, sizeof groups);
+	sanitise(decision, why, sizeof why);
+	log_msg(LOG_INFO,
+		"audit=%s user=\"%s\" groups=\"%s\" method=%s verb=%s path=\"%s\" code=%d ms=%.1f decision=\"%s\"",
+		audit, user, groups, strlen(method) < 16 ? method : "?", at && at->verb[0] ? at->verb : "-",
+		path, res.code, seconds * 1000, why);
+	identity_clear(&id);
+	free(at);
+	free(headers.items);
 	return send_response(c, &res, audit_id ? audit : NULL);
+}
+
+/* Each connection takes the current TLS credentials before its handshake
+ * and holds them until it closes (see tlsreload.h). */
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	server *s = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		*socket_context = ci && ci->tls_session
+					  ? tls_store_attach(s->sec.tls, (gnutls_session_t)ci->tls_session)
+					  : NULL;
+	} else {
+		tls_store_detach(s->sec.tls, *socket_context);
+		*socket_context = NULL;
+	}
 }
 
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -322,26 +462,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_msg(LOG_DEBUG, "http: %s", line);
 }
 
-static char *slurp(const char *path, char *err, size_t err_size)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	char *buf = malloc(1 << 20);
-	size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-	fclose(f);
-	if (!buf || n == 0) {
-		snprintf(err, err_size, "%s: empty or unreadable", path);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
-server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char *err, size_t err_size)
+server *server_start(const config *cfg, api *a, const server_security *sec, selfmetrics *sm, char *err,
+		     size_t err_size)
 {
 	server *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -349,14 +471,11 @@ server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char 
 		return NULL;
 	}
 	s->api = a;
-	s->auth = au;
+	s->sec = *sec;
+	s->anonymous = cfg->auth.anonymous;
 	s->sm = sm;
 	struct sockaddr_storage api_addr, admin_addr;
 	if (server_parse_listen(cfg->server.listen, &api_addr, err, err_size) != 0)
-		goto fail;
-	s->cert_pem = slurp(cfg->server.tls_cert_file, err, err_size);
-	s->key_pem = s->cert_pem ? slurp(cfg->server.tls_key_file, err, err_size) : NULL;
-	if (!s->key_pem)
 		goto fail;
 	/* poll(), not select(): with a thousand connections descriptors pass
 	 * FD_SETSIZE. */
@@ -367,12 +486,12 @@ server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char 
 	s->api_daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, api_access, s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&api_addr,
-		MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
-		MHD_OPTION_HTTPS_MEM_KEY, s->key_pem,
-		/* Giving a trust list makes the TLS layer request (not require) a
-		 * client certificate; it is verified per request in auth. */
-		MHD_OPTION_HTTPS_MEM_TRUST, auth_ca_pem(au),
+		/* The first pair; every connection then gets the current
+		 * generation's credentials in notify_connection. */
+		MHD_OPTION_HTTPS_MEM_CERT, tls_store_initial_cert(sec->tls),
+		MHD_OPTION_HTTPS_MEM_KEY, tls_store_initial_key(sec->tls),
 		MHD_OPTION_HTTPS_PRIORITIES, tls_priorities,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->server.max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)90,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
@@ -445,7 +564,5 @@ void server_drain(server *s, unsigned grace_seconds)
 	}
 	if (s->admin_daemon)
 		MHD_stop_daemon(s->admin_daemon);
-	free(s->cert_pem);
-	free(s->key_pem);
 	free(s);
 }

@@ -1,6 +1,6 @@
 /* server: the two listeners.  The API port speaks HTTPS only (GnuTLS inside
- * libmicrohttpd, TLS 1.2+), requests a client certificate and hands each
- * request to auth and api; the admin port is plain HTTP with /livez,
+ * libmicrohttpd, TLS 1.2+, credentials reloaded), requests a client
+ * certificate and hands each request to authn, authz and api; the admin port is plain HTTP with /livez,
  * /readyz and /metrics. */
 #ifndef SMI_SERVER_H
 #define SMI_SERVER_H
@@ -9,15 +9,27 @@
 #include <sys/socket.h>
 
 #include "api.h"
-#include "auth.h"
+#include "authcfg.h"
+#include "authn.h"
+#include "authz.h"
 #include "config.h"
 #include "selfmetrics.h"
+#include "tlsreload.h"
 
 typedef struct server server;
 
+/* What the API port trusts and how it decides (all borrowed; they must
+ * outlive the server). */
+typedef struct server_security {
+	authcfg *authcfg;
+	authn *authn;
+	authz *authz;
+	tls_store *tls;
+} server_security;
+
 /* Starts both listeners.  Returns NULL with a one-line message in err. */
-server *server_start(const config *cfg, api *a, auth *au, selfmetrics *sm, char *err,
-		     size_t err_size);
+server *server_start(const config *cfg, api *a, const server_security *sec, selfmetrics *sm,
+		     char *err, size_t err_size);
 
 /* Stops at once (start-up failures, tests): server_drain(s, 0). */
 void server_stop(server *s);

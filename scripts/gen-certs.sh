@@ -11,6 +11,9 @@
 #   wrong-cn.crt/.key            clientAuth, CN=not-allowed (same front-proxy CA)
 #   rogue-ca.crt/.key            an unrelated CA
 #   rogue-client.crt/.key        clientAuth, CN=front-proxy-client, signed by rogue CA
+#   client-ca.crt/.key           CA for ordinary client certificates (client-ca-file)
+#   client-alice.crt/.key        clientAuth, CN=alice, O=smi-readers (client CA)
+#   client-bob.crt/.key          clientAuth, CN=bob (client CA)
 # Idempotent: does nothing when DIR/server.crt (and the rest) exist and
 # server.crt stays valid for more than one hour. Keys are mode 0600.
 #
@@ -31,6 +34,8 @@ FILES=(
     front-proxy-client.crt front-proxy-client.key
     wrong-cn.crt wrong-cn.key
     rogue-ca.crt rogue-ca.key rogue-client.crt rogue-client.key
+    client-ca.crt client-ca.key client-alice.crt client-alice.key
+    client-bob.crt client-bob.key
 )
 
 up_to_date() {
@@ -104,11 +109,11 @@ new_ca() {
         -extensions ca_ext -out "$WORK/$1.crt"
 }
 
-# new_leaf NAME CN EXTENSIONS CA
+# new_leaf NAME CN EXTENSIONS CA [EXTRA-SUBJECT e.g. /O=group]
 new_leaf() {
     new_key "$1"
     openssl req -new -config "$WORK/openssl.cnf" -key "$WORK/$1.key" \
-        -subj "/CN=$2" -sha256 -out "$WORK/$1.csr"
+        -subj "${5:-}/CN=$2" -sha256 -out "$WORK/$1.csr"
     openssl x509 -req -in "$WORK/$1.csr" -CA "$WORK/$4.crt" -CAkey "$WORK/$4.key" \
         -set_serial "$(serial)" -sha256 -days "$DAYS" \
         -extfile "$WORK/openssl.cnf" -extensions "$3" -out "$WORK/$1.crt" 2>/dev/null
@@ -124,6 +129,9 @@ new_leaf front-proxy-client "front-proxy-client"          client_ext front-proxy
 new_leaf wrong-cn           "not-allowed"                 client_ext front-proxy-ca
 new_ca   rogue-ca           "smi-metrics test rogue CA"
 new_leaf rogue-client       "front-proxy-client"          client_ext rogue-ca
+new_ca   client-ca          "smi-metrics test client CA"
+new_leaf client-alice       "alice"                       client_ext client-ca "/O=smi-readers"
+new_leaf client-bob         "bob"                         client_ext client-ca
 
 chmod 0600 "$WORK"/*.key
 chmod 0644 "$WORK"/*.crt

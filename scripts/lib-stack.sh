@@ -110,22 +110,74 @@ YAML
         STACK_STATE SCRAPE_INTERVAL SMI_PID
 }
 
-# Waits until Prometheus holds `seconds` of simulator data, so that a window
-# of that length is fully covered.
+# Waits until Prometheus (or the Prometheus-compatible backend at URL) holds
+# `seconds` of simulator data, so that a window of that length is fully
+# covered.   stack_wait_data SECONDS [URL]
 stack_wait_data() {
-    local seconds=$1 i q
+    local seconds=$1 url=${2:-$PROM_URL} i q
     q='count_over_time(up{job="linkerd-proxy"}['"$seconds"'s])'
     for ((i = 0; i < seconds * 2 + 60; i++)); do
         local n
-        n=$(curl -fsS --max-time 2 "$PROM_URL/api/v1/query" --data-urlencode "query=$q" 2>/dev/null |
+        n=$(curl -fsS --max-time 2 "$url/api/v1/query" --data-urlencode "query=$q" 2>/dev/null |
             python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else 0)' 2>/dev/null || echo 0)
         if [ "$n" -ge $((seconds / SCRAPE_INTERVAL)) ]; then
             return 0
         fi
         sleep 1
     done
-    echo "stack: Prometheus did not collect ${seconds}s of data" >&2
+    echo "stack: $url did not collect ${seconds}s of data" >&2
     return 1
+}
+
+# Optional, after stack_start: a single-node VictoriaMetrics scraping the
+# same simulator with the same scrape config, so that it fills in parallel
+# with Prometheus.  stack_stop stops it.  Exports VM_URL.
+stack_start_victoriametrics() {
+    local port
+    port=$(stack_free_port)
+    VM_URL=http://127.0.0.1:$port
+    rm -rf "$STACK_STATE/vmdata"
+    # -search.latencyOffset=0s: answer with the freshest samples, as
+    # Prometheus does (the default hides the last 30 s).  strictParse=false:
+    # the shared scrape config has Prometheus-only keys (evaluation_interval).
+    victoria-metrics -httpListenAddr="127.0.0.1:$port" -storageDataPath="$STACK_STATE/vmdata" \
+        -promscrape.config="$STACK_STATE/prometheus.yml" -promscrape.config.strictParse=false \
+        -search.latencyOffset=0s >"$STACK_STATE/victoria-metrics.log" 2>&1 &
+    STACK_PIDS+=($!)
+    stack_wait_http "$VM_URL/health" 30
+    export VM_URL
+}
+
+# Optional, after stack_start: another smi-metrics with the stack's config on
+# new ports and with PROMETHEUS_YAML (the lines of the prometheus section,
+# indented by two spaces) instead of the stack's prometheus section.  Sets
+# and exports <NAME>_SMI_URL, <NAME>_SMI_ADMIN_URL, <NAME>_KUBECONFIG and
+# <NAME>_SMI_LOG (NAME upper-cased); stack_stop stops it.
+#   stack_start_smi_for BUILD_DIR NAME PROMETHEUS_YAML
+stack_start_smi_for() {
+    local build=$1 name=$2 prometheus_yaml=$3 prefix api_port admin_port config log
+    prefix=$(printf '%s' "$name" | tr '[:lower:]-' '[:upper:]_')
+    api_port=$(stack_free_port)
+    admin_port=$(stack_free_port)
+    config=$STACK_STATE/smi-metrics-$name.yaml
+    log=$STACK_STATE/smi-metrics-$name.log
+    awk -v api="127.0.0.1:$api_port" -v admin="127.0.0.1:$admin_port" -v prom="$prometheus_yaml" '
+        /^[^ #]/ { section = $1 }
+        section == "prometheus:" && /^  / { next }
+        section == "server:" && /^  listen:/ { print "  listen: \"" api "\""; next }
+        section == "admin:" && /^  listen:/ { print "  listen: \"" admin "\""; next }
+        { print }
+        /^prometheus:/ { print prom }' "$SMI_CONFIG" >"$config"
+    ${SMI_WRAPPER:-} "$build/smi-metrics" --config "$config" >"$log" 2>&1 &
+    STACK_PIDS+=($!)
+    stack_wait_http "http://127.0.0.1:$admin_port/readyz" 30
+    sed -e "s|^\(    server: \).*|\1'https://127.0.0.1:$api_port'|" "$KUBECONFIG" \
+        >"$CERT_DIR/kubeconfig-$name"
+    printf -v "${prefix}_SMI_URL" '%s' "https://127.0.0.1:$api_port"
+    printf -v "${prefix}_SMI_ADMIN_URL" '%s' "http://127.0.0.1:$admin_port"
+    printf -v "${prefix}_KUBECONFIG" '%s' "$CERT_DIR/kubeconfig-$name"
+    printf -v "${prefix}_SMI_LOG" '%s' "$log"
+    export "${prefix}_SMI_URL" "${prefix}_SMI_ADMIN_URL" "${prefix}_KUBECONFIG" "${prefix}_SMI_LOG"
 }
 
 # Stops everything stack_start started: SIGTERM, then SIGKILL after

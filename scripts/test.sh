@@ -4,7 +4,8 @@
 # and a DESTDIR install check; the same suites under ASan+UBSan; the
 # integration suite (real Prometheus, simulator, kubectl) against the
 # sanitizer build; the server under valgrind; a 1000-connection TLS soak;
-# finally the README demo in --once mode.
+# the helm chart tests; a short libFuzzer pass over every harness; finally
+# the README demo in --once mode.
 set -euo pipefail
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -88,6 +89,11 @@ step "valgrind memcheck of the server (no errors, no leaks)" \
     tests/integration/stack-run.sh --valgrind "$repo/build" test_linkerd_api test_hostile
 step "soak: 1000 TLS connections for 60 s" \
     env SMI_SOAK_SECONDS=60 SMI_SOAK_CONNECTIONS=1000 tests/integration/stack-run.sh "$repo/build" test_soak
+fuzz_pass() {
+    CC=clang scripts/build.sh build-fuzz --enable-fuzzing &&
+        make -C build-fuzz --no-print-directory fuzz FUZZ_SECONDS="${SMI_FUZZ_SECONDS:-10}"
+}
+step "fuzzing: every harness ${SMI_FUZZ_SECONDS:-10} s with libFuzzer + ASan + UBSan" fuzz_pass
 step "README demo (--once)" scripts/demo.sh --once
 
 echo

@@ -9,6 +9,8 @@ repo=$(cd -- "$here/../.." && pwd)
 build=$(cd -- "${1:?usage: run.sh BUILD_DIR}" && pwd)
 export PATH="$repo/.tools/bin:$PATH"
 command -v kubectl >/dev/null || { echo "integration: kubectl not found (run scripts/install-deps.sh)" >&2; exit 1; }
+command -v victoria-metrics >/dev/null ||
+    { echo "integration: victoria-metrics not found (run scripts/install-deps.sh)" >&2; exit 1; }
 
 # The ABI fixtures are check-only targets: build them without running tests.
 make -C "$build" --no-print-directory -j"$(nproc)" check TESTS= >/dev/null
@@ -22,10 +24,10 @@ cleanup() {
     if [ $rc -ne 0 ]; then
         echo "--- smi-metrics log (tail)"; tail -n 30 "$state/smi-metrics.log" 2>/dev/null || true
     fi
-    # The server exits at SIGTERM: LeakSanitizer reports land in its log.
-    if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$state/smi-metrics.log" 2>/dev/null; then
+    # The servers exit at SIGTERM: LeakSanitizer reports land in their logs.
+    if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$state"/smi-metrics*.log 2>/dev/null; then
         echo "integration: sanitizer report in the server log:" >&2
-        grep -A 20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$state/smi-metrics.log" >&2
+        grep -A 20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$state"/smi-metrics*.log >&2
         rc=1
     fi
     rm -rf "$state"
@@ -35,11 +37,22 @@ trap cleanup EXIT
 
 export SCRAPE_INTERVAL=2
 stack_start "$build" "$state"
+# VictoriaMetrics scrapes the same simulator alongside Prometheus, and a
+# second smi-metrics answers from it (with POST queries, as a backend behind
+# a query length limit needs).
+stack_start_victoriametrics
+stack_start_smi_for "$build" vm "  url: \"$VM_URL\"
+  timeout: 10s
+  method: post"
 "$build/sim/smi-sim" --describe >"$state/describe.json"
 export SIM_DESCRIBE=$state/describe.json SMI_BUILD=$build SMI_REPO=$repo
-echo "integration: waiting for 40 s of simulated traffic in Prometheus"
+echo "integration: waiting for 40 s of simulated traffic in Prometheus and VictoriaMetrics"
 stack_wait_data 40
+stack_wait_data 40 "$VM_URL"
 python3 -m unittest discover -s "$here" -p 'test_*.py' -v
+echo "integration: the Linkerd API scenarios again, answered from VictoriaMetrics"
+SMI_URL=$VM_SMI_URL SMI_ADMIN_URL=$VM_SMI_ADMIN_URL KUBECONFIG=$VM_KUBECONFIG SMI_LOG=$VM_SMI_LOG \
+    PROM_URL=$VM_URL python3 -m unittest discover -s "$here" -p 'test_linkerd_api.py' -v
 
 # Then one stack per Istio data plane, each running only the Istio suite
 # (test_istio_*.py skip themselves on other stacks; the suites above assume

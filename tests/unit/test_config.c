@@ -210,6 +210,68 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* The prometheus keys of issue 8: every one set, and their defaults. */
+START_TEST(test_prometheus_backend_keys)
+{
+	config *cfg = expect_config("backend.yaml", REQUIRED
+				    "prometheus:\n"
+				    "  url: https://vmselect:8481/select/0/prometheus/\n"
+				    "  method: post\n"
+				    "  maxResponseBytes: 1048576\n"
+				    "  bearerTokenFile: /var/run/secrets/token\n"
+				    "  tls:\n"
+				    "    caFile: /tls/ca.crt\n"
+				    "    certFile: /tls/client.crt\n"
+				    "    keyFile: /tls/client.key\n"
+				    "    serverName: vmselect.monitoring.svc\n"
+				    "    insecureSkipVerify: false\n"
+				    "  headers:\n"
+				    "    X-Scope-OrgID: team-a\n"
+				    "    AccountID: 42\n");
+	ck_assert_str_eq(cfg->prometheus.url, "https://vmselect:8481/select/0/prometheus/");
+	ck_assert_str_eq(cfg->prometheus.method, "post");
+	ck_assert_uint_eq(cfg->prometheus.max_response_bytes, 1048576);
+	ck_assert_str_eq(cfg->prometheus.bearer_token_file, "/var/run/secrets/token");
+	ck_assert_ptr_null(cfg->prometheus.basic_auth_username_file);
+	ck_assert_str_eq(cfg->prometheus.tls_ca_file, "/tls/ca.crt");
+	ck_assert_str_eq(cfg->prometheus.tls_cert_file, "/tls/client.crt");
+	ck_assert_str_eq(cfg->prometheus.tls_key_file, "/tls/client.key");
+	ck_assert_str_eq(cfg->prometheus.tls_server_name, "vmselect.monitoring.svc");
+	ck_assert(!cfg->prometheus.tls_insecure_skip_verify);
+	ck_assert_uint_eq(cfg->prometheus.n_headers, 2);
+	ck_assert_str_eq(cfg->prometheus.header_names[0], "X-Scope-OrgID");
+	ck_assert_str_eq(cfg->prometheus.header_values[0], "team-a");
+	ck_assert_str_eq(cfg->prometheus.header_names[1], "AccountID");
+	ck_assert_str_eq(cfg->prometheus.header_values[1], "42");
+	config_free(cfg);
+
+	cfg = expect_config("basic.yaml", REQUIRED "prometheus:\n"
+						   "  basicAuth:\n"
+						   "    usernameFile: /u\n"
+						   "    passwordFile: /p\n"
+						   "  headers: {}\n"
+						   "  tls:\n");
+	ck_assert_str_eq(cfg->prometheus.basic_auth_username_file, "/u");
+	ck_assert_str_eq(cfg->prometheus.basic_auth_password_file, "/p");
+	ck_assert_ptr_null(cfg->prometheus.bearer_token_file);
+	ck_assert_uint_eq(cfg->prometheus.n_headers, 0);
+	config_free(cfg);
+
+	cfg = expect_config("defaults.yaml", REQUIRED);
+	ck_assert_str_eq(cfg->prometheus.method, "auto");
+	ck_assert_uint_eq(cfg->prometheus.max_response_bytes, 32u * 1024 * 1024);
+	ck_assert_ptr_null(cfg->prometheus.bearer_token_file);
+	ck_assert_ptr_null(cfg->prometheus.basic_auth_username_file);
+	ck_assert_ptr_null(cfg->prometheus.basic_auth_password_file);
+	ck_assert_ptr_null(cfg->prometheus.tls_ca_file);
+	ck_assert_ptr_null(cfg->prometheus.tls_cert_file);
+	ck_assert_ptr_null(cfg->prometheus.tls_server_name);
+	ck_assert(!cfg->prometheus.tls_insecure_skip_verify);
+	ck_assert_uint_eq(cfg->prometheus.n_headers, 0);
+	config_free(cfg);
+}
+END_TEST
+
 /* A section whose keys are all commented out is YAML null: defaults. */
 START_TEST(test_null_sections_are_empty)
 {
@@ -268,6 +330,46 @@ START_TEST(test_path_without_name)
 	ck_assert_ptr_null(cfg->adapter.adapters_dir);
 	config_free(cfg);
 	ck_assert_int_eq(unlink(path), 0);
+}
+END_TEST
+
+/* Standalone defaults, and the in-cluster ones. */
+START_TEST(test_auth_defaults)
+{
+	config *cfg = expect_config("auth-standalone.yaml", REQUIRED);
+	ck_assert(!cfg->kubernetes.enabled);
+	ck_assert(!cfg->authorization.webhook);
+	ck_assert(!cfg->auth.anonymous);
+	ck_assert(cfg->auth.skip_lookup);
+	ck_assert_ptr_null(cfg->auth.requestheader_username_headers); /* built-in applies */
+	ck_assert_ptr_null(cfg->auth.client_ca_file);
+	ck_assert(!cfg->auth.requestheader_allowed_names_set);
+	ck_assert_uint_eq(cfg->auth.refresh_interval_ms, 60000);
+	ck_assert_uint_eq(cfg->auth.token_cache_ttl_ms, 10000);
+	ck_assert_uint_eq(cfg->server.cert_reload_interval_ms, 60000);
+	ck_assert_uint_eq(cfg->authorization.allow_ttl_ms, 10000);
+	ck_assert_uint_eq(cfg->authorization.deny_ttl_ms, 10000);
+	ck_assert_str_eq(cfg->authorization.always_allow_paths[0], "/healthz");
+	ck_assert_str_eq(cfg->authorization.always_allow_paths[2], "/livez");
+	ck_assert_ptr_null(cfg->authorization.always_allow_paths[3]);
+	ck_assert_str_eq(cfg->authorization.always_allow_groups[0], "system:masters");
+	config_free(cfg);
+
+	cfg = expect_config("auth-cluster.yaml", SERVER_LINE ADAPTER_LINE
+			    "kubernetes: {inCluster: true, tokenFile: /t, caFile: /c}\n"
+			    "auth: {requestheaderUsernameHeaders: [X-User], requestheaderAllowedNames: []}\n");
+	ck_assert(cfg->kubernetes.enabled && cfg->kubernetes.in_cluster);
+	ck_assert_str_eq(cfg->kubernetes.token_file, "/t");
+	ck_assert_uint_eq(cfg->kubernetes.timeout_ms, 10000);
+	ck_assert_uint_eq(cfg->kubernetes.token_refresh_ms, 60000);
+	ck_assert(cfg->authorization.webhook);
+	ck_assert(cfg->auth.anonymous);
+	ck_assert(!cfg->auth.skip_lookup);
+	ck_assert_ptr_null(cfg->auth.requestheader_client_ca_file); /* from the ConfigMap */
+	ck_assert_str_eq(cfg->auth.requestheader_username_headers[0], "X-User");
+	ck_assert(cfg->auth.requestheader_allowed_names_set);
+	ck_assert_uint_eq(cfg->auth.n_requestheader_allowed_names, 0);
+	config_free(cfg);
 }
 END_TEST
 
@@ -350,11 +452,12 @@ static const error_case error_cases[] = {
 	{REQUIRED "prometheus:\n"
 		  "  url: http://prom:9090\n"
 		  "  tiemout: 5s\n",
-	 ":6: prometheus.tiemout: unknown key (known: url, timeout)"},
+	 ":6: prometheus.tiemout: unknown key (known: url, timeout, method, maxResponseBytes, "
+	 "bearerTokenFile, basicAuth, tls, headers)"},
 	{REQUIRED "serverr: {}\n",
-	 ":4: serverr: unknown key (known: server, auth, admin, prometheus, window, adapter, cache, log)"},
+	 ":4: serverr: unknown key (known: server, auth, admin, prometheus, window, adapter, cache, log, kubernetes, authorization)"},
 	{REQUIRED "\"bad\\nkey\": 1\n",
-	 ":4: bad?key: unknown key (known: server, auth, admin, prometheus, window, adapter, cache, log)"},
+	 ":4: bad?key: unknown key (known: server, auth, admin, prometheus, window, adapter, cache, log, kubernetes, authorization)"},
 
 	/* required keys: the line is the parent mapping's */
 	{"server:\n"
@@ -412,6 +515,98 @@ static const error_case error_cases[] = {
 	 ":4: prometheus.url: \"ftp://prom:9090\" must start with http:// or https://"},
 	{REQUIRED "prometheus: {url: \"http://\"}\n",
 	 ":4: prometheus.url: \"http://\" has no host"},
+
+	/* prometheus: backends, credentials, TLS, headers (issue 8) */
+	{REQUIRED "prometheus: {url: \"http://alice:hunter2@prom:9090/x\"}\n",
+	 ":4: prometheus.url: must not contain user:password@; use prometheus.basicAuth "
+	 "(usernameFile, passwordFile)"},
+	{REQUIRED "prometheus: {method: put}\n",
+	 ":4: prometheus.method: \"put\" is not one of auto, get, post"},
+	{REQUIRED "prometheus: {method: GET}\n",
+	 ":4: prometheus.method: \"GET\" is not one of auto, get, post"},
+	{REQUIRED "prometheus: {maxResponseBytes: 1000}\n",
+	 ":4: prometheus.maxResponseBytes: 1000 is out of range (65536..1073741824)"},
+	{REQUIRED "prometheus: {maxResponseBytes: 32Mi}\n",
+	 ":4: prometheus.maxResponseBytes: expected an integer, got \"32Mi\""},
+	{REQUIRED "prometheus:\n"
+		  "  bearerTokenFile: /var/run/token\n"
+		  "  basicAuth: {usernameFile: /u, passwordFile: /p}\n",
+	 ":5: prometheus.bearerTokenFile: set either bearerTokenFile or basicAuth, not both"},
+	{REQUIRED "prometheus:\n"
+		  "  bearerTokenFile: \"\"\n",
+	 ":5: prometheus.bearerTokenFile: must not be empty"},
+	{REQUIRED "prometheus:\n"
+		  "  basicAuth:\n"
+		  "    usernameFile: /u\n",
+	 ":5: prometheus.basicAuth.passwordFile: required key is missing"},
+	{REQUIRED "prometheus:\n"
+		  "  basicAuth: {user: alice}\n",
+	 ":5: prometheus.basicAuth.user: unknown key (known: usernameFile, passwordFile)"},
+	{REQUIRED "prometheus:\n"
+		  "  basicAuth: alice\n",
+	 ":5: prometheus.basicAuth: expected a mapping, got \"alice\""},
+	{REQUIRED "prometheus:\n"
+		  "  tls:\n"
+		  "    caFile: /ca.crt\n",
+	 ":5: prometheus.tls: needs an https:// prometheus.url"},
+	{REQUIRED "prometheus:\n"
+		  "  url: https://prom:9090\n"
+		  "  tls:\n"
+		  "    certFile: /client.crt\n",
+	 ":7: prometheus.tls.keyFile: required with certFile"},
+	{REQUIRED "prometheus:\n"
+		  "  url: https://prom:9090\n"
+		  "  tls: {keyFile: /client.key}\n",
+	 ":6: prometheus.tls.certFile: required with keyFile"},
+	{REQUIRED "prometheus:\n"
+		  "  url: https://prom:9090\n"
+		  "  tls:\n"
+		  "    serverName: \"prom.example/x\"\n",
+	 ":7: prometheus.tls.serverName: \"prom.example/x\" must be a DNS name or an IPv4 address"},
+	{REQUIRED "prometheus:\n"
+		  "  url: https://prom:9090\n"
+		  "  tls: {insecureSkipVerify: yes}\n",
+	 ":6: prometheus.tls.insecureSkipVerify: expected a boolean (true or false), got \"yes\""},
+	{REQUIRED "prometheus:\n"
+		  "  url: https://prom:9090\n"
+		  "  tls: {ca: /ca.crt}\n",
+	 ":6: prometheus.tls.ca: unknown key (known: caFile, certFile, keyFile, serverName, "
+	 "insecureSkipVerify)"},
+	{REQUIRED "prometheus:\n"
+		  "  headers:\n"
+		  "    Authorization: Bearer abc\n",
+	 ":6: prometheus.headers.Authorization: credentials are not taken from headers: use "
+	 "prometheus.bearerTokenFile or prometheus.basicAuth, which are read from files"},
+	{REQUIRED "prometheus:\n"
+		  "  headers:\n"
+		  "    host: prom\n",
+	 ":6: prometheus.headers.host: this header is set by smi-metrics itself"},
+	{REQUIRED "prometheus:\n"
+		  "  headers:\n"
+		  "    \"X Tenant\": a\n",
+	 ":6: prometheus.headers.X Tenant: the header name may only have letters, digits and "
+	 "!#$%&'*+-.^_`|~"},
+	{REQUIRED "prometheus:\n"
+		  "  headers:\n"
+		  "    X-Scope-OrgID: \"team-a\\r\\nX-Evil: 1\"\n",
+	 ":6: prometheus.headers.X-Scope-OrgID: the value must not contain line breaks or other "
+	 "control characters"},
+	{REQUIRED "prometheus:\n"
+		  "  headers:\n"
+		  "    X-Scope-OrgID: \"\"\n",
+	 ":6: prometheus.headers.X-Scope-OrgID: the value is empty"},
+	{REQUIRED "prometheus:\n"
+		  "  headers:\n"
+		  "    X-Scope-OrgID:\n",
+	 ":6: prometheus.headers.X-Scope-OrgID: expected a string, got null"},
+	{REQUIRED "prometheus:\n"
+		  "  headers:\n"
+		  "    X-Scope-OrgID: team-a\n"
+		  "    x-scope-orgid: team-b\n",
+	 ":7: prometheus.headers.x-scope-orgid: the same header as line 6 (names ignore case)"},
+	{REQUIRED "prometheus:\n"
+		  "  headers: [X-Scope-OrgID]\n",
+	 ":5: prometheus.headers: expected a mapping, got a sequence"},
 	{"server: {tlsCertFile: c, tlsKeyFile: k, listen: 8443}\n" AUTH_LINE ADAPTER_LINE,
 	 ":1: server.listen: \"8443\" is not IP:port with a numeric IP and a port in 1..65535 "
 	 "(e.g. 0.0.0.0:8443, [::]:8443)"},
@@ -470,6 +665,32 @@ static const error_case error_cases[] = {
 	{"server:\n"
 	 "  tlsCertFile: \xff\n",
 	 ":2: YAML syntax error: invalid leading UTF-8 octet"},
+
+	/* authentication and authorization */
+	{SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: false}\n",
+	 ":3: kubernetes: set exactly one of inCluster: true and kubeconfig"},
+	{SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: true, kubeconfig: k}\n",
+	 ":3: kubernetes: set exactly one of inCluster: true and kubeconfig"},
+	{SERVER_LINE ADAPTER_LINE "kubernetes: {kubeconfig: k, tokenFile: t}\n",
+	 ":3: kubernetes.tokenFile: only with inCluster: true (the kubeconfig names its own)"},
+	{SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: yes}\n",
+	 ":3: kubernetes.inCluster: expected a boolean (true or false), got \"yes\""},
+	{REQUIRED "authorization: {mode: Webhook}\n",
+	 ":4: authorization.mode: Webhook needs a cluster connection (the kubernetes section)"},
+	{SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: true}\nauthorization: {mode: RBAC}\n",
+	 ":4: authorization.mode: \"RBAC\" is not one of AlwaysAllow, Webhook"},
+	{REQUIRED "authorization: {alwaysAllowPaths: /livez}\n",
+	 ":4: authorization.alwaysAllowPaths: expected a sequence, got \"/livez\""},
+	{SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, anonymous: true}\n",
+	 ":3: auth.anonymous: true needs authorization.mode Webhook (AlwaysAllow would let anyone in)"},
+	{SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, skipLookup: false}\n",
+	 ":3: auth.skipLookup: false needs a cluster connection (the kubernetes section)"},
+	{SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, requestheaderGroupHeaders: [\"\"]}\n",
+	 ":3: auth.requestheaderGroupHeaders[0]: must not be empty"},
+	{SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, tokenCacheTTL: 2h}\n",
+	 ":3: auth.tokenCacheTTL: 2h0m0s is out of range (0s..1h0m0s)"},
+	{"server: {tlsCertFile: c, tlsKeyFile: k, certReloadInterval: 2m}\n" AUTH_LINE ADAPTER_LINE,
+	 ":1: server.certReloadInterval: 2m0s is out of range (100ms..1m0s)"},
 };
 
 START_TEST(test_error_messages)
@@ -735,11 +956,13 @@ static Suite *config_suite(void)
 	TCase *load = tcase_create("load");
 	tcase_add_test(load, test_yaml_and_json_give_one_snapshot);
 	tcase_add_test(load, test_defaults);
+	tcase_add_test(load, test_auth_defaults);
 	tcase_add_test(load, test_null_sections_are_empty);
 	tcase_add_test(load, test_plain_scalars_read_as_strings);
 	tcase_add_test(load, test_listen_forms);
 	tcase_add_test(load, test_path_without_name);
 	tcase_add_test(load, test_example_config_loads);
+	tcase_add_test(load, test_prometheus_backend_keys);
 	suite_add_tcase(suite, load);
 
 	TCase *errors = tcase_create("errors");

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <jansson.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -176,6 +177,32 @@ START_TEST(test_parse_status_error)
 	ck_assert_int_eq(parse("{\"status\":\"error\"}", &result), PROM_BAD_RESPONSE);
 	ck_assert_str_eq(result.message,
 			 "Prometheus reported an error (unknown): no details given");
+}
+END_TEST
+
+/* Regression (found by fuzz_prom): jansson's error text and %.Ns formats can
+ * cut a multi-byte character in the middle of a message; a Status message
+ * must stay valid UTF-8 (jansson's json_string() refuses anything else). */
+START_TEST(test_messages_stay_valid_utf8)
+{
+	prom_result result;
+	static const char cut_escape[] = "\"\\\xd0\x9a";
+	ck_assert_int_eq(prom_parse_vector(cut_escape, sizeof cut_escape - 1, &result),
+			 PROM_BAD_RESPONSE);
+	json_t *text = json_string(result.message);
+	ck_assert_msg(text != NULL, "not UTF-8: %s", result.message);
+	json_decref(text);
+	prom_result_clear(&result);
+
+	char body[256];
+	snprintf(body, sizeof body, "{\"status\":\"error\",\"errorType\":\"a%s\",\"error\":\"x\"}",
+		 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	ck_assert_int_eq(prom_parse_vector(body, strlen(body), &result), PROM_BAD_RESPONSE);
+	text = json_string(result.message);
+	ck_assert_msg(text != NULL, "not UTF-8: %s", result.message);
+	json_decref(text);
+	prom_result_clear(&result);
 }
 END_TEST
 
@@ -971,6 +998,29 @@ START_TEST(test_http_error_statuses)
 		  PROM_TIMEOUT,
 		  "Prometheus answered HTTP 503 (timeout): query timed out in expression evaluation" },
 		{ 200, "{\"status\":", PROM_BAD_RESPONSE, "Prometheus returned invalid JSON at line 1 column 10" },
+		/* what Thanos, Mimir, Cortex and VictoriaMetrics send when they refuse */
+		{ 401, "no org id\n", PROM_BAD_RESPONSE,
+		  "Prometheus answered HTTP 401: no org id; check prometheus.bearerTokenFile, basicAuth and headers" },
+		{ 403, "", PROM_BAD_RESPONSE,
+		  "Prometheus answered HTTP 403; check prometheus.bearerTokenFile, basicAuth and headers" },
+		{ 422,
+		  "{\"status\":\"error\",\"errorType\":\"422\",\"error\":\"error when executing query=\\\"foo(\\\"\"}",
+		  PROM_BAD_RESPONSE, "Prometheus answered HTTP 422 (422): error when executing query=\"foo(\"" },
+		{ 429, "the request has been rejected because the tenant exceeded the request rate limit\n",
+		  PROM_UNAVAILABLE,
+		  "Prometheus answered HTTP 429: the request has been rejected because the tenant exceeded" },
+		{ 504, "<html><body>Gateway Timeout</body></html>", PROM_TIMEOUT,
+		  "Prometheus answered HTTP 504" },
+		{ 405, "Method Not Allowed", PROM_BAD_RESPONSE,
+		  "Prometheus answered HTTP 405: Method Not Allowed; try another prometheus.method" },
+		{ 404, "404 page not found\n", PROM_BAD_RESPONSE,
+		  "Prometheus answered HTTP 404: 404 page not found; check the path in prometheus.url" },
+		{ 400, "{\"status\":\"error\",\"errorType\":\"timeout\",\"error\":\"query timed out\"}",
+		  PROM_TIMEOUT, "Prometheus answered HTTP 400 (timeout): query timed out" },
+		{ 500, "bad \x01\xff bytes\r\nsecond line", PROM_BAD_RESPONSE,
+		  "Prometheus answered HTTP 500: bad ?? bytes" },
+		{ 200, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"no tenant\"}",
+		  PROM_BAD_RESPONSE, "Prometheus reported an error (bad_data): no tenant" },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1370,6 +1420,433 @@ START_TEST(test_prometheus_long_query)
 }
 END_TEST
 
+/* ---------------- options of issue 8: methods, headers, credentials ---------------- */
+
+START_TEST(test_method_names)
+{
+	prom_method method = PROM_METHOD_GET;
+
+	ck_assert(prom_method_from_name("auto", &method) && method == PROM_METHOD_AUTO);
+	ck_assert(prom_method_from_name("get", &method) && method == PROM_METHOD_GET);
+	ck_assert(prom_method_from_name("post", &method) && method == PROM_METHOD_POST);
+	ck_assert(!prom_method_from_name("POST", &method));
+	ck_assert(!prom_method_from_name("", &method));
+	ck_assert(!prom_method_from_name(NULL, &method));
+	ck_assert_int_eq(method, PROM_METHOD_POST);
+}
+END_TEST
+
+START_TEST(test_header_problems)
+{
+	static const struct {
+		const char *name;
+		const char *value;
+		const char *problem; /* prefix; NULL: accepted */
+	} cases[] = {
+		{ "X-Scope-OrgID", "team-a", NULL },
+		{ "AccountID", "42", NULL },
+		{ "X-Tenant", "a|b with spaces\tand tab", NULL },
+		{ "x!#$%&'*+-.^_`|~1", "v", NULL },
+		{ "X-Utf8", "\xc3\xa9t\xc3\xa9", NULL },
+		{ "", "v", "the header name is empty" },
+		{ NULL, "v", "the header name is empty" },
+		{ "X Tenant", "v", "the header name may only have" },
+		{ "X-Tenant:", "v", "the header name may only have" },
+		{ "X-T\xc3\xa9nant", "v", "the header name may only have" },
+		{ "Authorization", "Bearer x", "credentials are not taken from headers" },
+		{ "proxy-authorization", "Basic x", "credentials are not taken from headers" },
+		{ "HOST", "prom", "this header is set by smi-metrics itself" },
+		{ "Content-Length", "5", "this header is set by smi-metrics itself" },
+		{ "Transfer-Encoding", "chunked", "this header is set by smi-metrics itself" },
+		{ "X-Tenant", "", "the value is empty" },
+		{ "X-Tenant", NULL, "the value is empty" },
+		{ "X-Tenant", "a\r\nX-Evil: 1", "the value must not contain line breaks" },
+		{ "X-Tenant", "a\nb", "the value must not contain line breaks" },
+		{ "X-Tenant", "a\x7f", "the value must not contain line breaks" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *problem = prom_header_problem(cases[i].name, cases[i].value);
+		if (!cases[i].problem) {
+			ck_assert_msg(problem == NULL, "case %zu: %s", i, problem);
+			continue;
+		}
+		ck_assert_msg(problem && strncmp(problem, cases[i].problem,
+						 strlen(cases[i].problem)) == 0,
+			      "case %zu: %s", i, problem ? problem : "(accepted)");
+	}
+	ck_assert_ptr_null(prom_server_name_problem("prometheus.monitoring.svc"));
+	ck_assert_ptr_null(prom_server_name_problem("10.0.0.1"));
+	ck_assert_ptr_nonnull(prom_server_name_problem(""));
+	ck_assert_ptr_nonnull(prom_server_name_problem("a b"));
+	ck_assert_ptr_nonnull(prom_server_name_problem("host:443"));
+	ck_assert_ptr_nonnull(prom_server_name_problem(NULL));
+}
+END_TEST
+
+/* A private directory for credential and certificate files. */
+static void make_temp_dir(char *dir, size_t size)
+{
+	snprintf(dir, size, "/tmp/test_prom_files.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+/* Writes text to dir/name in place (truncate and write); path_out gets
+ * the path. */
+static void write_text(const char *dir, const char *name, const char *text, char *path_out,
+		       size_t path_size)
+{
+	snprintf(path_out, path_size, "%s/%s", dir, name);
+	FILE *file = fopen(path_out, "w");
+	ck_assert_ptr_nonnull(file);
+	ck_assert_int_ge(fputs(text, file), 0);
+	ck_assert_int_eq(fclose(file), 0);
+}
+
+/* Replaces dir/name atomically, as Kubernetes does with a Secret volume. */
+static void replace_text(const char *dir, const char *name, const char *text)
+{
+	char staged[256], path[256], target[256];
+
+	write_text(dir, ".staged", text, staged, sizeof staged);
+	snprintf(target, sizeof target, "%s/%s", dir, name);
+	snprintf(path, sizeof path, "%s", staged);
+	ck_assert_int_eq(rename(path, target), 0);
+}
+
+static void remove_dir(const char *dir)
+{
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static prom_client *client_with(const prom_options *options)
+{
+	char err[256] = "";
+	prom_client *client = prom_client_new_with_options(options, err, sizeof err);
+
+	ck_assert_msg(client != NULL, "%s", err);
+	return client;
+}
+
+/* The value of header `name` in the request last received, or "". */
+static void last_header(fake_server *server, const char *name, char *out, size_t out_size)
+{
+	char needle[128];
+	const char *found, *end;
+
+	snprintf(needle, sizeof needle, "\r\n%s: ", name);
+	pthread_mutex_lock(&server->lock);
+	found = strcasestr(server->last_request, needle);
+	out[0] = '\0';
+	if (found) {
+		found += strlen(needle);
+		end = strstr(found, "\r\n");
+		snprintf(out, out_size, "%.*s", (int)(end ? end - found : 0), found);
+	}
+	pthread_mutex_unlock(&server->lock);
+}
+
+START_TEST(test_client_rejects_options)
+{
+	char dir[64], token[256], empty[256], ca[256], not_pem[256], url[128];
+	char err[512];
+
+	make_temp_dir(dir, sizeof dir);
+	write_text(dir, "token", "t0ken\n", token, sizeof token);
+	write_text(dir, "empty", " \n", empty, sizeof empty);
+	write_text(dir, "ca.crt", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", ca,
+		   sizeof ca);
+	write_text(dir, "not-pem", "hello\n", not_pem, sizeof not_pem);
+	snprintf(url, sizeof url, "%s/missing", dir);
+
+	const char *names[] = { "X-Scope-OrgID", "x-scope-orgid" };
+	const char *values[] = { "a", "b" };
+	const char *bad_names[] = { "Authorization" };
+	const char *bad_values[] = { "Bearer secret-in-header" };
+	const struct {
+		prom_options options;
+		const char *message; /* prefix */
+	} cases[] = {
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .method = (prom_method)7 },
+		  "Prometheus method must be auto, get or post" },
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .max_response_bytes = 1024 },
+		  "Prometheus maximum response size must be between 64 KiB and 1 GiB" },
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .bearer_token_file = token,
+		    .basic_auth_username_file = token, .basic_auth_password_file = token },
+		  "set a bearer token file or basic auth files, not both" },
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .basic_auth_username_file = token },
+		  "basic auth needs both a username file and a password file" },
+		{ { .url = "http://alice:hunter2@p:9090", .timeout_ms = 1000,
+		    .bearer_token_file = token },
+		  "Prometheus URL must not carry user info when credential files are set" },
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .bearer_token_file = url },
+		  "bearer token file /tmp/test_prom_files." },
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .bearer_token_file = empty },
+		  "bearer token file /tmp/test_prom_files." },
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .tls_ca_file = ca },
+		  "TLS options need an https:// Prometheus URL" },
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .tls_insecure_skip_verify = true },
+		  "TLS options need an https:// Prometheus URL" },
+		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_cert_file = ca },
+		  "a TLS client certificate needs both a certificate file and a key file" },
+		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_server_name = "a/b" },
+		  "the TLS server name must be a DNS name or an IPv4 address" },
+		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_ca_file = url },
+		  "TLS CA file /tmp/test_prom_files." },
+		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_ca_file = not_pem },
+		  "TLS CA file /tmp/test_prom_files." },
+		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_cert_file = ca,
+		    .tls_key_file = ca },
+		  "TLS key file /tmp/test_prom_files." },
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .header_names = names,
+		    .header_values = values, .n_headers = 2 },
+		  "Prometheus header x-scope-orgid is given twice" },
+		{ { .url = "http://p:9090", .timeout_ms = 1000, .header_names = bad_names,
+		    .header_values = bad_values, .n_headers = 1 },
+		  "Prometheus header Authorization: credentials are not taken from headers" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		err[0] = '\0';
+		prom_client *client = prom_client_new_with_options(&cases[i].options, err, sizeof err);
+		ck_assert_msg(client == NULL, "case %zu accepted", i);
+		ck_assert_msg(strncmp(err, cases[i].message, strlen(cases[i].message)) == 0,
+			      "case %zu: %s", i, err);
+		ck_assert_msg(!strstr(err, "hunter2") && !strstr(err, "t0ken") &&
+				      !strstr(err, "secret-in-header"),
+			      "case %zu leaks a secret: %s", i, err);
+	}
+	/* The problems of a file are named after the file. */
+	prom_options missing = { .url = "http://p:9090", .timeout_ms = 1000,
+				 .bearer_token_file = url };
+	ck_assert_ptr_null(prom_client_new_with_options(&missing, err, sizeof err));
+	ck_assert_msg(strstr(err, "/missing: cannot open: No such file or directory"), "%s", err);
+	missing.bearer_token_file = empty;
+	ck_assert_ptr_null(prom_client_new_with_options(&missing, err, sizeof err));
+	ck_assert_msg(strstr(err, "/empty: is empty"), "%s", err);
+	prom_options not_pem_ca = { .url = "https://p:9090", .timeout_ms = 1000,
+				    .tls_ca_file = not_pem };
+	ck_assert_ptr_null(prom_client_new_with_options(&not_pem_ca, err, sizeof err));
+	ck_assert_msg(strstr(err, "/not-pem: no PEM \"-----BEGIN CERTIFICATE-----\" found"), "%s",
+		      err);
+	ck_assert_ptr_null(prom_client_new_with_options(NULL, err, sizeof err));
+	ck_assert_str_eq(err, "Prometheus URL is empty");
+	remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_http_bearer_token_rotation)
+{
+	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
+	char dir[64], token_path[256], url[128], header[512];
+	prom_result result;
+
+	make_temp_dir(dir, sizeof dir);
+	write_text(dir, "token", "first-token\n", token_path, sizeof token_path);
+	fake_server_start(&server);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)server.port);
+	prom_options options = { .url = url, .timeout_ms = 5000, .bearer_token_file = token_path };
+	prom_client *client = client_with(&options);
+
+	query_one(client, "up", &result);
+	ck_assert_msg(result.outcome == PROM_OK, "%s", result.message);
+	prom_result_clear(&result);
+	last_header(&server, "Authorization", header, sizeof header);
+	ck_assert_str_eq(header, "Bearer first-token");
+
+	/* Rewritten in place, same size, within the same second: a stat
+	 * signature alone could miss it; the client must not. */
+	write_text(dir, "token", "other-token\n", token_path, sizeof token_path);
+	query_one(client, "up", &result);
+	prom_result_clear(&result);
+	last_header(&server, "Authorization", header, sizeof header);
+	ck_assert_str_eq(header, "Bearer other-token");
+
+	/* Replaced by rename, as a Kubernetes Secret volume does. */
+	replace_text(dir, "token", "  rotated-token-3\r\n");
+	query_one(client, "up", &result);
+	ck_assert_msg(result.outcome == PROM_OK, "%s", result.message);
+	prom_result_clear(&result);
+	last_header(&server, "Authorization", header, sizeof header);
+	ck_assert_str_eq(header, "Bearer rotated-token-3");
+
+	/* Gone: the query fails, naming the file and not the old token. */
+	ck_assert_int_eq(unlink(token_path), 0);
+	pthread_mutex_lock(&server.lock);
+	int requests_before = server.requests;
+	pthread_mutex_unlock(&server.lock);
+	query_one(client, "up", &result);
+	ck_assert_int_eq(result.outcome, PROM_UNAVAILABLE);
+	ck_assert_msg(message_has(&result, "bearer token file ") && message_has(&result, "/token: cannot open"),
+		      "%s", result.message);
+	ck_assert_msg(!message_has(&result, "rotated-token"), "%s", result.message);
+	pthread_mutex_lock(&server.lock);
+	ck_assert_int_eq(server.requests, requests_before);
+	pthread_mutex_unlock(&server.lock);
+
+	/* Back again: used at once. */
+	replace_text(dir, "token", "fourth-token");
+	query_one(client, "up", &result);
+	ck_assert_msg(result.outcome == PROM_OK, "%s", result.message);
+	prom_result_clear(&result);
+	last_header(&server, "Authorization", header, sizeof header);
+	ck_assert_str_eq(header, "Bearer fourth-token");
+
+	prom_client_free(client);
+	fake_server_stop(&server);
+	remove_dir(dir);
+}
+END_TEST
+
+/* Some backends quote the credential they refused (vmauth 1.79 answers
+ * 400 'cannot find the provided auth token "Bearer ..." in config'); it
+ * must not reach the message, cut off or whole. */
+START_TEST(test_http_refused_credentials_are_masked)
+{
+	char dir[64], token_path[256], url[128], body[512];
+	const char *token = "s3cret-token-Zx81";
+	static const int statuses[] = { 400, 401 };
+	prom_result result;
+
+	make_temp_dir(dir, sizeof dir);
+	write_text(dir, "token", "s3cret-token-Zx81\n", token_path, sizeof token_path);
+	for (size_t i = 0; i < 2; i++) {
+		for (int cut = 0; cut < 2; cut++) {
+			/* cut: the excerpt (160 characters) ends inside the token */
+			if (cut)
+				snprintf(body, sizeof body, "%0150d %s and more", 0, token);
+			else
+				snprintf(body, sizeof body,
+					 "cannot find the provided auth token \"Bearer %s\" in config", token);
+			fake_server server = { .mode = FAKE_ANSWER, .status = statuses[i], .body = body };
+			fake_server_start(&server);
+			snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)server.port);
+			prom_options options = { .url = url, .timeout_ms = 5000,
+						 .bearer_token_file = token_path };
+			prom_client *client = client_with(&options);
+			query_one(client, "up", &result);
+			prom_client_free(client);
+			fake_server_stop(&server);
+			ck_assert_int_eq(result.outcome, PROM_BAD_RESPONSE);
+			ck_assert_msg(!message_has(&result, "s3cret") && !message_has(&result, "Zx81"),
+				      "HTTP %d cut %d: %s", statuses[i], cut, result.message);
+			ck_assert_msg(message_has(&result, cut ? " *********" : "\"Bearer *****************\""),
+				      "HTTP %d cut %d: %s", statuses[i], cut, result.message);
+		}
+	}
+	remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_http_basic_auth_and_headers)
+{
+	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
+	char dir[64], user_path[256], password_path[256], url[128], header[512];
+	const char *names[] = { "X-Scope-OrgID", "AccountID" };
+	const char *values[] = { "team-a", "42" };
+	prom_result result;
+
+	make_temp_dir(dir, sizeof dir);
+	write_text(dir, "user", "alice\n", user_path, sizeof user_path);
+	write_text(dir, "password", "s3cret\n", password_path, sizeof password_path);
+	fake_server_start(&server);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/select/0/prometheus/", (unsigned)server.port);
+	prom_options options = { .url = url,
+				 .timeout_ms = 5000,
+				 .method = PROM_METHOD_POST,
+				 .basic_auth_username_file = user_path,
+				 .basic_auth_password_file = password_path,
+				 .header_names = names,
+				 .header_values = values,
+				 .n_headers = 2 };
+	prom_client *client = client_with(&options);
+
+	query_one(client, "up", &result);
+	ck_assert_msg(result.outcome == PROM_OK, "%s", result.message);
+	prom_result_clear(&result);
+	pthread_mutex_lock(&server.lock);
+	ck_assert_msg(strncmp(server.last_request, "POST /select/0/prometheus/api/v1/query HTTP/1.1\r\n",
+			      49) == 0,
+		      "%.80s", server.last_request);
+	pthread_mutex_unlock(&server.lock);
+	last_header(&server, "Authorization", header, sizeof header);
+	ck_assert_str_eq(header, "Basic YWxpY2U6czNjcmV0"); /* alice:s3cret */
+	last_header(&server, "X-Scope-OrgID", header, sizeof header);
+	ck_assert_str_eq(header, "team-a");
+	last_header(&server, "AccountID", header, sizeof header);
+	ck_assert_str_eq(header, "42");
+	last_header(&server, "Content-Type", header, sizeof header);
+	ck_assert_str_eq(header, "application/x-www-form-urlencoded");
+
+	/* A colon in the user name cannot be sent (RFC 7617). */
+	write_text(dir, "user", "al:ice\n", user_path, sizeof user_path);
+	query_one(client, "up", &result);
+	ck_assert_int_eq(result.outcome, PROM_UNAVAILABLE);
+	ck_assert_msg(message_has(&result, "/user: contains ':'"), "%s", result.message);
+	ck_assert_msg(!message_has(&result, "s3cret"), "%s", result.message);
+
+	prom_client_free(client);
+	fake_server_stop(&server);
+	remove_dir(dir);
+}
+END_TEST
+
+START_TEST(test_http_method_get_forced)
+{
+	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
+	const char *names[] = { "X-Scope-OrgID" };
+	const char *values[] = { "tenant-1" };
+	char *query = malloc(3001);
+	char url[128], header[128];
+	prom_result result;
+
+	ck_assert_ptr_nonnull(query);
+	memset(query, 'a', 3000);
+	query[3000] = '\0';
+	fake_server_start(&server);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)server.port);
+	prom_options options = { .url = url, .timeout_ms = 5000, .method = PROM_METHOD_GET,
+				 .header_names = names, .header_values = values, .n_headers = 1 };
+	prom_client *client = client_with(&options);
+	query_one(client, query, &result);
+	prom_client_free(client);
+	ck_assert_msg(result.outcome == PROM_OK, "%s", result.message);
+	prom_result_clear(&result);
+	pthread_mutex_lock(&server.lock);
+	ck_assert_msg(strncmp(server.last_request, "GET /api/v1/query?query=aaaa", 28) == 0, "%.60s",
+		      server.last_request);
+	pthread_mutex_unlock(&server.lock);
+	last_header(&server, "X-Scope-OrgID", header, sizeof header);
+	ck_assert_str_eq(header, "tenant-1");
+	last_header(&server, "Authorization", header, sizeof header);
+	ck_assert_str_eq(header, "");
+	fake_server_stop(&server);
+	free(query);
+}
+END_TEST
+
+START_TEST(test_http_max_response_bytes)
+{
+	for (int announced = 0; announced < 2; announced++) {
+		fake_server server = { .mode = FAKE_HUGE, .huge_bytes = 65 * 1024,
+				       .huge_announced = announced };
+		char url[128];
+		prom_result result;
+		fake_server_start(&server);
+		snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)server.port);
+		prom_options options = { .url = url, .timeout_ms = 5000,
+					 .max_response_bytes = 64 * 1024 };
+		prom_client *client = client_with(&options);
+		query_one(client, "up", &result);
+		prom_client_free(client);
+		fake_server_stop(&server);
+		ck_assert_msg(result.outcome == PROM_BAD_RESPONSE, "%s", result.message);
+		ck_assert_str_eq(result.message, "Prometheus sent a response larger than 64 KiB");
+	}
+}
+END_TEST
+
+
 static Suite *prom_suite(bool with_prometheus)
 {
 	Suite *suite = suite_create("prom");
@@ -1378,6 +1855,7 @@ static Suite *prom_suite(bool with_prometheus)
 	TCase *http = tcase_create("http");
 
 	tcase_add_test(parser, test_parse_success);
+	tcase_add_test(parser, test_messages_stay_valid_utf8);
 	tcase_add_test(parser, test_parse_special_values);
 	tcase_add_test(parser, test_parse_decimal_forms);
 	tcase_add_test(parser, test_parse_empty_vector);
@@ -1398,6 +1876,9 @@ static Suite *prom_suite(bool with_prometheus)
 
 	tcase_add_test(client, test_client_rejects);
 	tcase_add_test(client, test_client_accepts);
+	tcase_add_test(client, test_method_names);
+	tcase_add_test(client, test_header_problems);
+	tcase_add_test(client, test_client_rejects_options);
 	suite_add_tcase(suite, client);
 
 	tcase_add_test(http, test_http_get_request);
@@ -1414,6 +1895,11 @@ static Suite *prom_suite(bool with_prometheus)
 	tcase_add_test(http, test_http_reset);
 	tcase_add_test(http, test_http_too_large);
 	tcase_add_test(http, test_http_degenerate_calls);
+	tcase_add_test(http, test_http_bearer_token_rotation);
+	tcase_add_test(http, test_http_basic_auth_and_headers);
+	tcase_add_test(http, test_http_refused_credentials_are_masked);
+	tcase_add_test(http, test_http_method_get_forced);
+	tcase_add_test(http, test_http_max_response_bytes);
 	tcase_set_timeout(http, 60);
 	suite_add_tcase(suite, http);
 
