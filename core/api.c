@@ -315,7 +315,13 @@ static void answer_metrics(api *a, const route *r, api_response *out)
 	/* Whole seconds: the answer's timestamp names exactly the evaluation
 	 * time, so anyone can re-run the same PromQL and get the same numbers. */
 	int64_t eval = (int64_t)time(NULL);
-	prom_query_all(a->prom, (const char *const *)queries, plan.n_queries, eval, results);
+	/* The queries run side by side, so each may use the whole request
+	 * budget: server.requestTimeout, or the client's shorter ?timeout=. */
+	uint32_t budget_ms = a->cfg->server.request_timeout_ms;
+	if (r->timeout_ms > 0 && r->timeout_ms < budget_ms)
+		budget_ms = r->timeout_ms;
+	prom_query_all_within(a->prom, (const char *const *)queries, plan.n_queries, eval, budget_ms,
+			      results);
 	for (uint32_t i = 0; i < plan.n_queries; i++)
 		selfmetrics_prom_query(a->sm, results[i].outcome, results[i].seconds);
 	for (uint32_t i = 0; i < plan.n_queries; i++) {

@@ -817,9 +817,9 @@ static bool check_server(const reporter *rep, const config_node *root, config *c
 {
 	static const char *const keys[] = {"listen",	     "tlsCertFile",    "tlsKeyFile",
 					   "requestTimeout", "maxConnections", "certReloadInterval",
-					   NULL};
+					   "idleTimeout",    "maxHeaderBytes", NULL};
 	section sec;
-	int64_t timeout_ns, max_connections, reload_ns;
+	int64_t timeout_ns, max_connections, reload_ns, idle_ns, max_header_bytes;
 
 	if (!section_open(rep, root, "server", keys, &sec) ||
 	    !read_listen(rep, &sec, "0.0.0.0:8443", STRING_OPTIONAL, &cfg->server.listen) ||
@@ -831,8 +831,14 @@ static bool check_server(const reporter *rep, const config_node *root, config *c
 			   NS_PER_MS, &timeout_ns) ||
 	    !read_int(rep, &sec, "maxConnections", 1024, 1, 100000, &max_connections) ||
 	    !read_duration(rep, &sec, "certReloadInterval", 60 * NS_PER_S, 100 * NS_PER_MS,
-			   60 * NS_PER_S, NS_PER_MS, &reload_ns))
+			   60 * NS_PER_S, NS_PER_MS, &reload_ns) ||
+	    !read_duration(rep, &sec, "idleTimeout", 90 * NS_PER_S, 1 * NS_PER_S, 3600 * NS_PER_S,
+			   NS_PER_S, &idle_ns) ||
+	    !read_int(rep, &sec, "maxHeaderBytes", 256 * 1024, 16 * 1024, 4 * 1024 * 1024,
+		      &max_header_bytes))
 		return false;
+	cfg->server.idle_timeout_ms = (uint32_t)(idle_ns / NS_PER_MS);
+	cfg->server.max_header_bytes = (uint32_t)max_header_bytes;
 	cfg->server.cert_reload_interval_ms = (uint32_t)(reload_ns / NS_PER_MS);
 	cfg->server.request_timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
 	cfg->server.max_connections = (uint32_t)max_connections;

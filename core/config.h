@@ -19,6 +19,8 @@ typedef struct config {
 		char *tls_key_file;
 		uint32_t request_timeout_ms; /* budget of one API request, default 30000 */
 		uint32_t max_connections;    /* default 1024 */
+		uint32_t idle_timeout_ms;    /* idle or slow connection closed after, default 90000 */
+		uint32_t max_header_bytes;   /* request line + headers per connection, default 262144 */
 		uint32_t cert_reload_interval_ms; /* serving pair polled, default 60000 */
 	} server;
 

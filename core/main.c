@@ -191,6 +191,7 @@ static int app_run(app *a)
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
 	/* Block before any thread starts, so only sigwait() sees them. */
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -244,7 +245,14 @@ static int app_run(app *a)
 		a->cfg->server.listen, adapter_descriptor(a->adapter)->name,
 		*a->cfg->admin.listen ? a->cfg->admin.listen : "(disabled)", a->cfg->prometheus.url);
 	int sig = 0;
-	sigwait(&signals, &sig);
+	/* SIGHUP does not reload the config file: the adapter, its templates
+	 * and the listeners would all have to be swapped under live requests,
+	 * for little gain in Kubernetes, where a ConfigMap change rolls the
+	 * pods (the chart's checksum annotation).  Certificates, CA bundles,
+	 * the auth ConfigMap and credential files reload by themselves. */
+	while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
+		log_msg(LOG_WARN, "SIGHUP ignored: the config file is read at start only; restart to "
+				  "apply changes (TLS files and credentials reload by themselves)");
 	log_msg(LOG_INFO, "received %s: draining requests (up to %d s) and stopping",
 		sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_GRACE_SECONDS);
 	server_drain(a->server, SHUTDOWN_GRACE_SECONDS);

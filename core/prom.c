@@ -118,6 +118,7 @@ typedef struct prom_call {
 	 * its messages (a token; or a password and the encoded pair). */
 	char *secrets[PROM_CALL_MAX_SECRETS];
 	size_t n_secrets;
+	uint32_t timeout_ms; /* per query: the client's, or less for this call */
 } prom_call;
 
 /*
@@ -1339,7 +1340,8 @@ static bool prom_call_begin(prom_client *client, prom_call *call, char *err, siz
 	char *authorization = NULL;
 
 	*call = (prom_call){ .get_headers = client->get_headers,
-			     .post_headers = client->post_headers };
+			     .post_headers = client->post_headers,
+			     .timeout_ms = client->timeout_ms };
 	if (!prom_authorization(client, call, &authorization, err, err_size)) {
 		prom_call_end(call);
 		return false;
@@ -1506,9 +1508,9 @@ static CURLcode prom_transfer_options(const prom_client *client,
 				      prom_transfer *transfer)
 {
 	CURL *easy = transfer->easy;
-	long connect_ms = client->timeout_ms < PROM_MAX_CONNECT_TIMEOUT_MS
-				  ? (long)client->timeout_ms
-				  : PROM_MAX_CONNECT_TIMEOUT_MS;
+	uint32_t timeout_ms = transfer->call->timeout_ms;
+	long connect_ms = timeout_ms < PROM_MAX_CONNECT_TIMEOUT_MS ? (long)timeout_ms
+								  : PROM_MAX_CONNECT_TIMEOUT_MS;
 	CURLcode code = CURLE_OK;
 
 	PROM_SETOPT(easy, CURLOPT_URL, transfer->url);
@@ -1519,7 +1521,7 @@ static CURLcode prom_transfer_options(const prom_client *client,
 	PROM_SETOPT(easy, CURLOPT_ERRORBUFFER, transfer->curl_error);
 	/* Timeouts without SIGALRM: the server is multi-threaded. */
 	PROM_SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
-	PROM_SETOPT(easy, CURLOPT_TIMEOUT_MS, (long)client->timeout_ms);
+	PROM_SETOPT(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	PROM_SETOPT(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	PROM_SETOPT(easy, CURLOPT_USERAGENT, PROM_USER_AGENT);
 	/* Refused early when Prometheus announces a larger body. */
@@ -1632,15 +1634,15 @@ static void prom_describe_timeout(const prom_client *client,
 	if (curl_easy_getinfo(transfer->easy, CURLINFO_PRETRANSFER_TIME_T, &request_sent_us) == CURLE_OK &&
 	    request_sent_us == 0) {
 		prom_format_ms(limit, sizeof limit,
-			       client->timeout_ms < PROM_MAX_CONNECT_TIMEOUT_MS
-				       ? (long)client->timeout_ms
+			       transfer->call->timeout_ms < PROM_MAX_CONNECT_TIMEOUT_MS
+				       ? (long)transfer->call->timeout_ms
 				       : PROM_MAX_CONNECT_TIMEOUT_MS);
 		prom_fail(result, PROM_TIMEOUT,
 			  "Prometheus at %s did not accept the connection within %s",
 			  client->display_url, limit);
 		return;
 	}
-	prom_format_ms(limit, sizeof limit, (long)client->timeout_ms);
+	prom_format_ms(limit, sizeof limit, (long)transfer->call->timeout_ms);
 	prom_fail(result, PROM_TIMEOUT, "Prometheus did not answer within %s", limit);
 }
 
@@ -1918,6 +1920,12 @@ static void prom_fail_all(prom_result *results, size_t n, const char *why)
 void prom_query_all(prom_client *client, const char *const *queries, size_t n,
 		    int64_t eval_unix_seconds, prom_result *results)
 {
+	prom_query_all_within(client, queries, n, eval_unix_seconds, 0, results);
+}
+
+void prom_query_all_within(prom_client *client, const char *const *queries, size_t n,
+			   int64_t eval_unix_seconds, uint32_t timeout_ms, prom_result *results)
+{
 	prom_transfer *transfers = NULL;
 	CURLM *multi = NULL;
 	CURLMcode multi_code = CURLM_OK;
@@ -1937,6 +1945,8 @@ void prom_query_all(prom_client *client, const char *const *queries, size_t n,
 		prom_fail_all(results, n, why);
 		return;
 	}
+	if (timeout_ms > 0 && timeout_ms < call.timeout_ms)
+		call.timeout_ms = timeout_ms; /* the request's budget is shorter */
 	if (clock_gettime(CLOCK_MONOTONIC, &started) != 0)
 		memset(&started, 0, sizeof started);
 	transfers = calloc(n, sizeof *transfers);

@@ -132,6 +132,11 @@ void prom_client_free(prom_client *client);
  */
 void prom_query_all(prom_client *client, const char *const *queries, size_t n,
 		    int64_t eval_unix_seconds, prom_result *results);
+
+/* The same with a per-query timeout for this call only: the smaller of
+ * timeout_ms and the client's timeout (0 = the client's). */
+void prom_query_all_within(prom_client *client, const char *const *queries, size_t n,
+			   int64_t eval_unix_seconds, uint32_t timeout_ms, prom_result *results);
 /* Series, labels and label strings are one block, freed here; outcome and
  * message stay.  Safe on a zeroed or already cleared result. */
 void prom_result_clear(prom_result *result);

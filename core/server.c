@@ -493,8 +493,9 @@ server *server_start(const config *cfg, api *a, const server_security *sec, self
 		MHD_OPTION_HTTPS_PRIORITIES, tls_priorities,
 		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->server.max_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)90,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+		/* Idle keep-alive and slow (header-trickling) connections alike. */
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)(cfg->server.idle_timeout_ms / 1000),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->server.max_header_bytes,
 		MHD_OPTION_THREAD_STACK_SIZE, (size_t)1024 * 1024,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,

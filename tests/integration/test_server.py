@@ -5,6 +5,7 @@ import concurrent.futures
 import json
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -28,7 +29,7 @@ def free_port():
     return port
 
 
-def write_config(directory, prom_url, extra=""):
+def write_config(directory, prom_url, extra="", server_extra=""):
     api, admin = free_port(), free_port()
     path = os.path.join(directory, "config.yaml")
     with open(path, "w") as f:
@@ -36,7 +37,7 @@ def write_config(directory, prom_url, extra=""):
   listen: "127.0.0.1:{api}"
   tlsCertFile: "{CERTS}/server.crt"
   tlsKeyFile: "{CERTS}/server.key"
-auth:
+{server_extra}auth:
   requestheaderClientCAFile: "{CERTS}/front-proxy-ca.crt"
   requestheaderAllowedNames: [front-proxy-client]
 admin:
@@ -54,9 +55,9 @@ adapter:
 class Server:
     """A second smi-metrics process with its own config (for fault tests)."""
 
-    def __init__(self, prom_url):
+    def __init__(self, prom_url, server_extra=""):
         self.dir = tempfile.mkdtemp()
-        self.config, self.url, self.admin = write_config(self.dir, prom_url)
+        self.config, self.url, self.admin = write_config(self.dir, prom_url, server_extra=server_extra)
         self.log = open(os.path.join(self.dir, "log"), "w+")
         self.proc = subprocess.Popen([BIN, "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(100):
@@ -309,6 +310,11 @@ class PrometheusFaults(unittest.TestCase):
             code, _, body = server.get(self.WEB)
             self.assertEqual((code, status_of(body)["reason"]), (504, "Timeout"))
             self.assertLess(time.monotonic() - start, 2 + 1.5, "answer within timeout + 1 s")
+            # A client's shorter ?timeout= (kubectl --request-timeout) bounds the wait too.
+            start = time.monotonic()
+            code, _, body = server.get(self.WEB + "?timeout=1s")
+            self.assertEqual((code, status_of(body)["reason"]), (504, "Timeout"))
+            self.assertLess(time.monotonic() - start, 1.9, "the request's own budget applies")
             fake.serve("trickle")
             start = time.monotonic()
             code, _, body = server.get(self.WEB)
@@ -361,6 +367,38 @@ class Lifecycle(unittest.TestCase):
             rc, log = server.stop()
         self.assertIn("draining requests", log)
         self.assertNotIn("Sanitizer", log)
+
+
+class Limits(unittest.TestCase):
+    def test_slow_header_and_idle_connections_time_out_and_sighup_is_harmless(self):
+        server = Server(ENV["PROM_URL"], server_extra="  idleTimeout: 2s\n  maxHeaderBytes: 32768\n")
+        try:
+            host, port = server.url.split("//")[1].rsplit(":", 1)
+            ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "serving-ca.crt"))
+            ctx.load_cert_chain(os.path.join(CERTS, "front-proxy-client.crt"),
+                                os.path.join(CERTS, "front-proxy-client.key"))
+            for partial in (b"", b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: "):
+                with socket.create_connection((host, int(port)), timeout=10) as sock:
+                    with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+                        tls.sendall(partial)
+                        start = time.monotonic()
+                        try:
+                            data = tls.recv(1024)  # closed by the server
+                        except (ConnectionResetError, ssl.SSLError):
+                            data = b""
+                        waited = time.monotonic() - start
+                        self.assertEqual(data, b"", partial)
+                        self.assertTrue(1.5 < waited < 6, (partial, waited))
+            # A header block over maxHeaderBytes is refused; the server goes on.
+            code, _, _ = https("/livez", cert=None, base=server.url, headers={"X-Big": "a" * 40000})
+            self.assertIn(code, (413, 431))
+            server.proc.send_signal(1)  # SIGHUP: logged, not fatal
+            time.sleep(0.3)
+            self.assertEqual(https("/livez", cert=None, base=server.url)[0], 200)
+        finally:
+            rc, log = server.stop()
+        self.assertEqual(rc, 0)
+        self.assertIn("SIGHUP ignored", log)
 
 
 def prometheus_query_requests():
