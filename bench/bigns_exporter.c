@@ -31,15 +31,15 @@
 
 #define N_BOUNDS 26
 static const char *const bounds[N_BOUNDS] = {
-	"1",    "2",    "3",    "4",     "5",     "10",    "20",    "30",    "40",
-	"50",   "100",  "200",  "300",   "400",   "500",   "1000",  "2000",  "3000",
-	"4000", "5000", "10000", "20000", "30000", "40000", "50000", "+Inf",
+    "1",    "2",    "3",     "4",     "5",     "10",    "20",    "30",   "40",
+    "50",   "100",  "200",   "300",   "400",   "500",   "1000",  "2000", "3000",
+    "4000", "5000", "10000", "20000", "30000", "40000", "50000", "+Inf",
 };
 /* Share of requests at or below each bound, in millionths (cumulative). */
 static const uint32_t cdf_ppm[N_BOUNDS] = {
-	20000,  60000,  120000, 200000, 300000, 520000, 700000, 800000, 860000,
-	900000, 950000, 975000, 985000, 990000, 993000, 996000, 998000, 999000,
-	999400, 999600, 999800, 999900, 999950, 999980, 999990, 1000000,
+    20000,  60000,  120000, 200000, 300000, 520000, 700000, 800000,  860000,
+    900000, 950000, 975000, 985000, 990000, 993000, 996000, 998000,  999000,
+    999400, 999600, 999800, 999900, 999950, 999980, 999990, 1000000,
 };
 #define POD_TEMPLATE_HASH "5f9c7d8b4"
 
@@ -84,7 +84,7 @@ static int render(buf *b, const char *ns, long pods, double elapsed)
 {
 	b->len = 0;
 	if (buf_printf(b, "# HELP response_total Total count of HTTP responses.\n"
-			  "# TYPE response_total counter\n") < 0)
+	                  "# TYPE response_total counter\n") < 0)
 		return -1;
 	for (long i = 0; i < pods; i++) {
 		/* 1 to 4 requests a second, 1 in 20 failing */
@@ -94,30 +94,35 @@ static int render(buf *b, const char *ns, long pods, double elapsed)
 		const char *cls[2] = {"success", "failure"};
 		uint64_t val[2] = {total - failure, failure};
 		for (int c = 0; c < 2; c++)
-			if (buf_printf(b,
-				       "response_total{namespace=\"%s\",pod=\"%s-" POD_TEMPLATE_HASH
-				       "-%ld\",deployment=\"%s\",pod_template_hash=\"" POD_TEMPLATE_HASH
-				       "\",control_plane_ns=\"linkerd\",direction=\"inbound\",tls=\"true\","
-				       "status_code=\"%s\",classification=\"%s\"} %llu\n",
-				       ns, ns, i, ns, c == 0 ? "200" : "500", cls[c],
-				       (unsigned long long)val[c]) < 0)
+			if (buf_printf(
+			        b,
+			        "response_total{namespace=\"%s\",pod=\"%s-" POD_TEMPLATE_HASH
+			        "-%ld\",deployment=\"%s\",pod_template_hash=\"" POD_TEMPLATE_HASH
+			        "\",control_plane_ns=\"linkerd\",direction=\"inbound\",tls="
+			        "\"true\","
+			        "status_code=\"%s\",classification=\"%s\"} %llu\n",
+			        ns, ns, i, ns, c == 0 ? "200" : "500", cls[c],
+			        (unsigned long long)val[c]) < 0)
 				return -1;
 	}
 	if (buf_printf(b, "# HELP response_latency_ms Elapsed times between a request's headers "
-			  "being received and its response stream completing\n"
-			  "# TYPE response_latency_ms histogram\n") < 0)
+	                  "being received and its response stream completing\n"
+	                  "# TYPE response_latency_ms histogram\n") < 0)
 		return -1;
 	for (long i = 0; i < pods; i++) {
 		double rate = 1.0 + (double)(i % 7) * 0.5;
 		uint64_t total = (uint64_t)(rate * (elapsed + 60.0));
 		for (int k = 0; k < N_BOUNDS; k++)
-			if (buf_printf(b,
-				       "response_latency_ms_bucket{namespace=\"%s\",pod=\"%s-" POD_TEMPLATE_HASH
-				       "-%ld\",deployment=\"%s\",pod_template_hash=\"" POD_TEMPLATE_HASH
-				       "\",control_plane_ns=\"linkerd\",direction=\"inbound\",tls=\"true\","
-				       "le=\"%s\"} %llu\n",
-				       ns, ns, i, ns, bounds[k],
-				       (unsigned long long)(total * cdf_ppm[k] / 1000000u)) < 0)
+			if (buf_printf(
+			        b,
+			        "response_latency_ms_bucket{namespace=\"%s\",pod=\"%"
+			        "s-" POD_TEMPLATE_HASH
+			        "-%ld\",deployment=\"%s\",pod_template_hash=\"" POD_TEMPLATE_HASH
+			        "\",control_plane_ns=\"linkerd\",direction=\"inbound\",tls="
+			        "\"true\","
+			        "le=\"%s\"} %llu\n",
+			        ns, ns, i, ns, bounds[k],
+			        (unsigned long long)(total * cdf_ppm[k] / 1000000u)) < 0)
 				return -1;
 	}
 	return 0;
@@ -154,22 +159,24 @@ static void serve(int fd, buf *body, const char *ns, long pods, double start)
 			break;
 	}
 	req[got] = '\0';
-	char head[256];
 	if (strncmp(req, "GET /metrics ", 13) == 0) {
+		char head[256];
 		if (render(body, ns, pods, now_seconds() - start) < 0) {
-			const char *e = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
-					"Connection: close\r\n\r\n";
+			const char *e =
+			    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+			    "Connection: close\r\n\r\n";
 			(void)write_all(fd, e, strlen(e));
 			return;
 		}
 		int n = snprintf(head, sizeof head,
-				 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-				 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-				 body->len);
+		                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+		                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		                 body->len);
 		if (write_all(fd, head, (size_t)n) == 0)
 			(void)write_all(fd, body->data, body->len);
 	} else {
-		const char *e = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+		const char *e =
+		    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 		(void)write_all(fd, e, strlen(e));
 	}
 }
@@ -194,7 +201,7 @@ int main(int argc, char **argv)
 	}
 	if (!listen_at || pods < 1 || pods > 1000000 || max_seconds < 1) {
 		fprintf(stderr, "usage: bigns_exporter --listen 127.0.0.1:PORT [--pods N] "
-				"[--namespace NS] [--max-seconds S]\n");
+		                "[--namespace NS] [--max-seconds S]\n");
 		return 2;
 	}
 	char host[64];
@@ -205,7 +212,8 @@ int main(int argc, char **argv)
 	}
 	memcpy(host, listen_at, (size_t)(colon - listen_at));
 	host[colon - listen_at] = '\0';
-	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+	                           .sin_port = htons((uint16_t)atoi(colon + 1))};
 	if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
 		fprintf(stderr, "bigns_exporter: bad address %s\n", host);
 		return 2;
@@ -222,8 +230,8 @@ int main(int argc, char **argv)
 	if (!body.data)
 		return 1;
 	double start = now_seconds();
-	fprintf(stderr, "bigns_exporter: %ld pods in namespace %s on %s for at most %ld s\n", pods, ns,
-		listen_at, max_seconds);
+	fprintf(stderr, "bigns_exporter: %ld pods in namespace %s on %s for at most %ld s\n", pods,
+	        ns, listen_at, max_seconds);
 	while (now_seconds() - start < (double)max_seconds) {
 		struct pollfd pfd = {.fd = ls, .events = POLLIN};
 		if (poll(&pfd, 1, 1000) <= 0)

@@ -37,7 +37,8 @@ struct api {
 static void host_log(void *ctx, smi_log_level level, const char *message)
 {
 	(void)ctx;
-	log_msg((log_level)(level <= SMI_LOG_DEBUG ? level : SMI_LOG_DEBUG), "adapter: %s", message);
+	log_msg((log_level)(level <= SMI_LOG_DEBUG ? level : SMI_LOG_DEBUG), "adapter: %s",
+	        message);
 }
 
 static smi_status host_option(void *ctx, const char *key, smi_option_type type, void *out)
@@ -71,7 +72,7 @@ void api_host_init(smi_host *host, config *cfg)
 }
 
 static const char *template_text(const smi_adapter_descriptor *d, const config *cfg, const char *id,
-				 bool *overridden)
+                                 bool *overridden)
 {
 	const char *text = config_query_override(cfg, id);
 	*overridden = text != NULL;
@@ -101,9 +102,11 @@ bool api_check_templates(const adapter *ad, const config *cfg, char *err, size_t
 		char why[256];
 		if (!promql_check_template(text, why, sizeof why)) {
 			if (overridden)
-				snprintf(err, err_size, "%s: adapter.queries.%s: %s", cfg->path, known[i], why);
+				snprintf(err, err_size, "%s: adapter.queries.%s: %s", cfg->path,
+				         known[i], why);
 			else
-				snprintf(err, err_size, "adapter %s: template %s: %s", d->name, known[i], why);
+				snprintf(err, err_size, "adapter %s: template %s: %s", d->name,
+				         known[i], why);
 			return false;
 		}
 	}
@@ -127,7 +130,7 @@ static void set_body(api_response *out, int code, const char *content_type, char
 }
 
 static void status_response(api_response *out, int code, const char *reason, const char *message,
-			    json_t *details)
+                            json_t *details)
 {
 	char *body = status_json(code, reason, message, details);
 	set_body(out, body ? code : 500, "application/json", body);
@@ -147,13 +150,14 @@ static char *dump(json_t *doc)
 
 static json_t *group_version(void)
 {
-	return json_pack("{s:s,s:s}", "groupVersion", API_GROUP "/" API_VERSION, "version", API_VERSION);
+	return json_pack("{s:s,s:s}", "groupVersion", API_GROUP "/" API_VERSION, "version",
+	                 API_VERSION);
 }
 
 static json_t *api_group(void)
 {
 	return json_pack("{s:s,s:[o],s:o}", "name", API_GROUP, "versions", group_version(),
-			 "preferredVersion", group_version());
+	                 "preferredVersion", group_version());
 }
 
 static char *build_resource_list(uint64_t kinds)
@@ -166,17 +170,17 @@ static char *build_resource_list(uint64_t kinds)
 		char sub[64];
 		snprintf(sub, sizeof sub, "%s/edges", ki->plural);
 		json_array_append_new(resources,
-				      json_pack("{s:s,s:s,s:b,s:s,s:[s,s]}", "name", ki->plural, "singularName", "",
-						"namespaced", ki->namespaced, "kind", "TrafficMetrics", "verbs", "get",
-						"list"));
+		                      json_pack("{s:s,s:s,s:b,s:s,s:[s,s]}", "name", ki->plural,
+		                                "singularName", "", "namespaced", ki->namespaced,
+		                                "kind", "TrafficMetrics", "verbs", "get", "list"));
 		/* A subresource must share its parent's scope (reference 5.2). */
 		json_array_append_new(resources,
-				      json_pack("{s:s,s:s,s:b,s:s,s:[s]}", "name", sub, "singularName", "",
-						"namespaced", ki->namespaced, "kind", "TrafficMetricsList", "verbs",
-						"get"));
+		                      json_pack("{s:s,s:s,s:b,s:s,s:[s]}", "name", sub,
+		                                "singularName", "", "namespaced", ki->namespaced,
+		                                "kind", "TrafficMetricsList", "verbs", "get"));
 	}
 	return dump(json_pack("{s:s,s:s,s:s,s:o}", "kind", "APIResourceList", "apiVersion", "v1",
-			      "groupVersion", API_GROUP "/" API_VERSION, "resources", resources));
+	                      "groupVersion", API_GROUP "/" API_VERSION, "resources", resources));
 }
 
 api *api_new(const config *cfg, adapter *ad, prom_client *prom, selfmetrics *sm)
@@ -192,8 +196,8 @@ api *api_new(const config *cfg, adapter *ad, prom_client *prom, selfmetrics *sm)
 	a->limits.window_default_seconds = cfg->window.default_seconds;
 	a->limits.window_min_seconds = cfg->window.min_seconds;
 	a->limits.window_max_seconds = cfg->window.max_seconds;
-	a->limits.supported_kinds = a->desc->kinds(adapter_state(ad)) &
-				    ((UINT64_C(1) << SMI_KIND_COUNT_V1) - 1);
+	a->limits.supported_kinds =
+	    a->desc->kinds(adapter_state(ad)) & ((UINT64_C(1) << SMI_KIND_COUNT_V1) - 1);
 	a->resources_json = build_resource_list(a->limits.supported_kinds);
 	a->cache = cache_new(cfg->cache.max_entries);
 	if (!a->resources_json || !a->cache) {
@@ -213,9 +217,15 @@ void api_free(api *a)
 	free(a);
 }
 
-uint64_t api_supported_kinds(const api *a) { return a->limits.supported_kinds; }
+uint64_t api_supported_kinds(const api *a)
+{
+	return a->limits.supported_kinds;
+}
 
-const route_limits *api_route_limits(const api *a) { return &a->limits; }
+const route_limits *api_route_limits(const api *a)
+{
+	return &a->limits;
+}
 
 /* JSON is acceptable when Accept is absent or names application/json,
  * application/any or any/any (parameters ignored, as upstream does for a
@@ -258,12 +268,13 @@ static void backend_failure(api_response *out, const prom_result *res)
 		status_response(out, 503, "ServiceUnavailable", message, NULL);
 		break;
 	case PROM_TIMEOUT:
-		snprintf(message, sizeof message, "Timeout: metrics backend did not answer in time: %s",
-			 res->message);
+		snprintf(message, sizeof message,
+		         "Timeout: metrics backend did not answer in time: %s", res->message);
 		status_response(out, 504, "Timeout", message, NULL);
 		break;
 	default:
-		snprintf(message, sizeof message, "metrics backend returned a bad response: %s", res->message);
+		snprintf(message, sizeof message, "metrics backend returned a bad response: %s",
+		         res->message);
 		status_response(out, 502, "BadGateway", message, NULL);
 		break;
 	}
@@ -283,28 +294,33 @@ static void answer_metrics(api *a, const route *r, api_response *out)
 	smi_status st = a->desc->plan(adapter_state(a->adapter), req, &plan);
 	if (st == SMI_ERR_UNSUPPORTED) {
 		char message[300];
-		snprintf(message, sizeof message, "%s.%s \"%s\" not found: adapter %s cannot answer this request",
-			 r->kind->plural, API_GROUP, req->name ? req->name : "", a->desc->name);
+		snprintf(message, sizeof message,
+		         "%s.%s \"%s\" not found: adapter %s cannot answer this request",
+		         r->kind->plural, API_GROUP, req->name ? req->name : "", a->desc->name);
 		status_response(out, 404, "NotFound", message,
-				status_details(req->name, API_GROUP, r->kind->plural));
+		                status_details(req->name, API_GROUP, r->kind->plural));
 		return;
 	}
 	if (st != SMI_OK || plan.n_queries == 0 || plan.n_queries > SMI_PLAN_MAX_QUERIES) {
-		snprintf(err, sizeof err, "adapter %s failed to plan the queries (status %d)", a->desc->name,
-			 (int)st);
+		snprintf(err, sizeof err, "adapter %s failed to plan the queries (status %d)",
+		         a->desc->name, (int)st);
 		status_response(out, 500, "InternalError", err, NULL);
 		return;
 	}
 	for (uint32_t i = 0; i < plan.n_queries; i++) {
 		bool overridden;
-		const char *text = plan.queries[i].template_id
-					   ? template_text(a->desc, a->cfg, plan.queries[i].template_id, &overridden)
-					   : NULL;
+		const char *text =
+		    plan.queries[i].template_id
+		        ? template_text(a->desc, a->cfg, plan.queries[i].template_id, &overridden)
+		        : NULL;
 		char why[256] = "unknown template";
-		queries[i] = text ? promql_render(text, &plan.queries[i], req, why, sizeof why) : NULL;
+		queries[i] =
+		    text ? promql_render(text, &plan.queries[i], req, why, sizeof why) : NULL;
 		if (!queries[i]) {
 			snprintf(err, sizeof err, "cannot render query template %s: %s",
-				 plan.queries[i].template_id ? plan.queries[i].template_id : "(null)", why);
+			         plan.queries[i].template_id ? plan.queries[i].template_id
+			                                     : "(null)",
+			         why);
 			log_msg(LOG_ERROR, "%s", err);
 			status_response(out, 500, "InternalError", err, NULL);
 			goto out;
@@ -320,20 +336,24 @@ static void answer_metrics(api *a, const route *r, api_response *out)
 	uint32_t budget_ms = a->cfg->server.request_timeout_ms;
 	if (r->timeout_ms > 0 && r->timeout_ms < budget_ms)
 		budget_ms = r->timeout_ms;
-	prom_query_all_within(a->prom, (const char *const *)queries, plan.n_queries, eval, budget_ms,
-			      results);
+	prom_query_all_within(a->prom, (const char *const *)queries, plan.n_queries, eval,
+	                      budget_ms, results);
 	for (uint32_t i = 0; i < plan.n_queries; i++)
 		selfmetrics_prom_query(a->sm, results[i].outcome, results[i].seconds);
 	for (uint32_t i = 0; i < plan.n_queries; i++) {
 		if (results[i].outcome != PROM_OK) {
-			log_msg(LOG_WARN, "Prometheus query failed (%s): %s", prom_outcome_name(results[i].outcome),
-				results[i].message);
+			log_msg(LOG_WARN, "Prometheus query failed (%s): %s",
+			        prom_outcome_name(results[i].outcome), results[i].message);
 			backend_failure(out, &results[i]);
 			goto out;
 		}
 	}
-	assemble_input in = {.route = r, .adapter = a->desc, .adapter_state = adapter_state(a->adapter),
-			     .plan = &plan, .results = results, .eval_unix_seconds = eval};
+	assemble_input in = {.route = r,
+	                     .adapter = a->desc,
+	                     .adapter_state = adapter_state(a->adapter),
+	                     .plan = &plan,
+	                     .results = results,
+	                     .eval_unix_seconds = eval};
 	char *body = assemble_json(&in, err, sizeof err);
 	if (!body) {
 		status_response(out, 500, "InternalError", err, NULL);
@@ -370,8 +390,8 @@ static void answer_metrics_cached(api *a, const route *r, api_response *out)
 	const smi_request *req = &r->request;
 	char key[700];
 	snprintf(key, sizeof key, "%d|%d|%s|%s|%u", (int)req->kind, (int)req->scope,
-		 req->namespace_name ? req->namespace_name : "", req->name ? req->name : "",
-		 req->window_seconds);
+	         req->namespace_name ? req->namespace_name : "", req->name ? req->name : "",
+	         req->window_seconds);
 	cache_answer hit;
 	cache_flight *flight;
 	cache_outcome outcome = cache_begin(a->cache, key, monotonic_seconds(), &hit, &flight);
@@ -382,14 +402,15 @@ static void answer_metrics_cached(api *a, const route *r, api_response *out)
 	}
 	answer_metrics(a, r, out);
 	cache_complete(a->cache, flight, out->code, out->body ? out->body : "", out->body_len,
-		       monotonic_seconds(), cache_ttl(a, req->window_seconds));
+	               monotonic_seconds(), cache_ttl(a, req->window_seconds));
 }
 
 static char *version_json(void)
 {
 	return dump(json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "major", "0", "minor", "1",
-			      "gitVersion", "v" SMI_VERSION, "gitCommit", "", "gitTreeState", "",
-			      "buildDate", "", "goVersion", "", "compiler", "gcc", "platform", "linux/amd64"));
+	                      "gitVersion", "v" SMI_VERSION, "gitCommit", "", "gitTreeState", "",
+	                      "buildDate", "", "goVersion", "", "compiler", "gcc", "platform",
+	                      "linux/amd64"));
 }
 
 void api_handle(api *a, const route *r, const char *accept, api_response *out)
@@ -407,23 +428,26 @@ void api_handle(api *a, const route *r, const char *accept, api_response *out)
 		out->route = SM_ROUTE_HEALTH;
 		char body[128];
 		if (r->verbose)
-			snprintf(body, sizeof body, "[+]ping ok\n%s check passed\n", r->health_check);
+			snprintf(body, sizeof body, "[+]ping ok\n%s check passed\n",
+			         r->health_check);
 		else
 			snprintf(body, sizeof body, "ok");
 		set_body(out, 200, "text/plain; charset=utf-8", strdup(body));
 		return;
 	}
 	if (!accepts_json(accept)) {
-		status_response(out, 406, "NotAcceptable",
-				"only application/json is supported; the Accept header allows none of it", NULL);
+		status_response(
+		    out, 406, "NotAcceptable",
+		    "only application/json is supported; the Accept header allows none of it",
+		    NULL);
 		return;
 	}
 	switch (r->type) {
 	case ROUTE_API_GROUP_LIST:
 		out->route = SM_ROUTE_DISCOVERY;
 		set_body(out, 200, "application/json",
-			 dump(json_pack("{s:s,s:s,s:[o]}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
-					api_group())));
+		         dump(json_pack("{s:s,s:s,s:[o]}", "kind", "APIGroupList", "apiVersion",
+		                        "v1", "groups", api_group())));
 		break;
 	case ROUTE_API_GROUP: {
 		out->route = SM_ROUTE_DISCOVERY;
@@ -438,15 +462,14 @@ void api_handle(api *a, const route *r, const char *accept, api_response *out)
 		out->route = SM_ROUTE_DISCOVERY;
 		set_body(out, 200, "application/json", strdup(a->resources_json));
 		break;
-	case ROUTE_VERSION:
-		set_body(out, 200, "application/json", version_json());
-		break;
+	case ROUTE_VERSION: set_body(out, 200, "application/json", version_json()); break;
 	case ROUTE_METRICS:
 		out->route = metrics_route(r);
 		answer_metrics_cached(a, r, out);
 		break;
 	default:
-		status_response(out, 404, "NotFound", "the server could not find the requested resource", NULL);
+		status_response(out, 404, "NotFound",
+		                "the server could not find the requested resource", NULL);
 	}
 	if (!out->body)
 		status_response(out, 500, "InternalError", "out of memory", NULL);

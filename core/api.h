@@ -45,8 +45,7 @@ const route_limits *api_route_limits(const api *a);
 void api_handle(api *a, const route *r, const char *accept, api_response *out);
 
 /* A Status response (used by the server for 401, 413, ...). */
-void api_status_response(int code, const char *reason, const char *message,
-			 api_response *out);
+void api_status_response(int code, const char *reason, const char *message, api_response *out);
 
 void api_response_clear(api_response *out);
 

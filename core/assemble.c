@@ -17,9 +17,9 @@
 #include "quantity.h"
 
 typedef struct item {
-	char *key;	    /* "<dir>|<namespace>|<name>\0<name>", owned */
+	char *key;          /* "<dir>|<namespace>|<name>\0<name>", owned */
 	uint32_t direction; /* 0 (resource), SMI_FEEDS_EDGE_TO or _FROM */
-	char ns[64];	    /* DNS-1123 label; empty for the Namespace kind */
+	char ns[64];        /* DNS-1123 label; empty for the Namespace kind */
 	const char *name;   /* points into key's allocation */
 	double success, failure;
 	quantile_bucket *buckets; /* bounds in milliseconds */
@@ -171,8 +171,8 @@ static bool valid_name(const route *r, const char *ns, const char *name)
 
 /* Feeds one sample into the item chosen by `direction`. */
 static void feed(item_table *t, const route *r, const smi_query_spec *spec, uint32_t direction,
-		 const char *ns, const char *name, const smi_series *series, double value,
-		 smi_outcome outcome)
+                 const char *ns, const char *name, const smi_series *series, double value,
+                 smi_outcome outcome)
 {
 	if (!valid_name(r, ns, name)) {
 		log_msg(LOG_DEBUG, "dropping series for an invalid resource name");
@@ -198,7 +198,10 @@ static void feed(item_table *t, const route *r, const smi_query_spec *spec, uint
 		t->failed = true;
 }
 
-static bool same_text(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+static bool same_text(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
 
 /* Whether a resource series belongs to what was asked: the object itself,
  * or a resource of the listed namespace.  The queries select exactly that;
@@ -210,10 +213,8 @@ static bool within_request(const smi_request *req, const smi_identity *id)
 	case SMI_SCOPE_OBJECT:
 		return same_text(id->self_name, req->name) &&
 		       (!req->namespace_name || same_text(id->self_namespace, req->namespace_name));
-	case SMI_SCOPE_NAMESPACE_LIST:
-		return same_text(id->self_namespace, req->namespace_name);
-	default:
-		return true;
+	case SMI_SCOPE_NAMESPACE_LIST: return same_text(id->self_namespace, req->namespace_name);
+	default: return true;
 	}
 }
 
@@ -239,32 +240,41 @@ static bool classify_results(const assemble_input *in, item_table *t, char *err,
 				labels[l].name = ps->labels[l].name;
 				labels[l].value = ps->labels[l].value;
 			}
-			smi_series series = {.struct_size = sizeof series, .n_labels = n, .labels = labels};
+			smi_series series = {
+			    .struct_size = sizeof series, .n_labels = n, .labels = labels};
 			smi_identity id = {.struct_size = sizeof id};
-			smi_status st = in->adapter->identify(in->adapter_state, req, q, &series, &id);
+			smi_status st =
+			    in->adapter->identify(in->adapter_state, req, q, &series, &id);
 			/* The identity borrows label values from `ps`, not from `labels`. */
 			if (labels != stack_labels)
 				free(labels);
 			if (st != SMI_OK) {
-				snprintf(err, err_size, "adapter %s could not classify a series of query %u (status %d)",
-					 in->adapter->name, q, (int)st);
+				snprintf(err, err_size,
+				         "adapter %s could not classify a series of query %u "
+				         "(status %d)",
+				         in->adapter->name, q, (int)st);
 				return false;
 			}
 			if (id.feeds & SMI_FEEDS_RESOURCE) {
 				if (!within_request(req, &id))
 					continue;
-				feed(t, r, spec, 0, id.self_namespace, id.self_name, &series, ps->value, id.outcome);
+				feed(t, r, spec, 0, id.self_namespace, id.self_name, &series,
+				     ps->value, id.outcome);
 			}
 			if (req->scope != SMI_SCOPE_EDGES)
 				continue;
 			if (id.feeds & SMI_FEEDS_EDGE_TO)
-				feed(t, r, spec, SMI_FEEDS_EDGE_TO, id.peer_namespace, id.peer_name, &series,
-				     ps->value, id.outcome);
+				feed(t, r, spec, SMI_FEEDS_EDGE_TO, id.peer_namespace, id.peer_name,
+				     &series, ps->value, id.outcome);
 			if (id.feeds & SMI_FEEDS_EDGE_FROM) {
-				/* For a self-call both bits are set and the peer is the resource. */
-				const char *ns = id.feeds & SMI_FEEDS_EDGE_TO ? req->namespace_name : id.peer_namespace;
-				const char *name = id.feeds & SMI_FEEDS_EDGE_TO ? req->name : id.peer_name;
-				feed(t, r, spec, SMI_FEEDS_EDGE_FROM, ns, name, &series, ps->value, id.outcome);
+				/* For a self-call both bits are set and the peer is the resource.
+				 */
+				const char *ns = id.feeds & SMI_FEEDS_EDGE_TO ? req->namespace_name
+				                                              : id.peer_namespace;
+				const char *name =
+				    id.feeds & SMI_FEEDS_EDGE_TO ? req->name : id.peer_name;
+				feed(t, r, spec, SMI_FEEDS_EDGE_FROM, ns, name, &series, ps->value,
+				     id.outcome);
 			}
 		}
 	}
@@ -306,13 +316,14 @@ static json_t *metrics_array(const item *it)
 {
 	static const double qs[3] = {0.99, 0.90, 0.50};
 	static const char *const names[3] = {"p99_response_latency", "p90_response_latency",
-					     "p50_response_latency"};
+	                                     "p50_response_latency"};
 	json_t *arr = json_array();
 	quantile_bucket scratch[64];
 	for (int i = 0; i < 3; i++) {
 		double v = NAN;
 		if (it && it->n_buckets > 0) {
-			quantile_bucket *b = it->n_buckets <= 64 ? scratch : malloc(it->n_buckets * sizeof *b);
+			quantile_bucket *b =
+			    it->n_buckets <= 64 ? scratch : malloc(it->n_buckets * sizeof *b);
 			if (b) {
 				memcpy(b, it->buckets, it->n_buckets * sizeof *b);
 				v = quantile_histogram(qs[i], b, it->n_buckets);
@@ -336,7 +347,7 @@ typedef struct item_context {
 /* One TrafficMetrics: `ns`/`name` is the resource it describes; for edges
  * `edge_item` names the peer and direction. */
 static json_t *traffic_metrics(const item_context *c, const char *ns, const char *name,
-			       const item *data, const item *edge_item)
+                               const item *data, const item *edge_item)
 {
 	const route *r = c->route;
 	const kind_info *k = r->kind;
@@ -363,9 +374,11 @@ static json_t *traffic_metrics(const item_context *c, const char *ns, const char
 	json_object_set_new(tm, "resource", object_ref(k, ns, name));
 	json_t *edge = json_object();
 	if (edge_item) {
-		json_object_set_new(edge, "direction",
-				    json_string(edge_item->direction == SMI_FEEDS_EDGE_TO ? "to" : "from"));
-		json_object_set_new(edge, "resource", object_ref(k, edge_item->ns, edge_item->name));
+		json_object_set_new(
+		    edge, "direction",
+		    json_string(edge_item->direction == SMI_FEEDS_EDGE_TO ? "to" : "from"));
+		json_object_set_new(edge, "resource",
+		                    object_ref(k, edge_item->ns, edge_item->name));
 	} else {
 		json_object_set_new(edge, "direction", json_string("from"));
 		json_object_set_new(edge, "resource", json_null());
@@ -381,7 +394,11 @@ static int item_compare(const void *a, const void *b)
 {
 	const item *x = a, *y = b;
 	if (x->direction != y->direction)
-		return x->direction == SMI_FEEDS_EDGE_FROM ? -1 : (y->direction == SMI_FEEDS_EDGE_FROM ? 1 : (int)x->direction - (int)y->direction);
+		return x->direction == SMI_FEEDS_EDGE_FROM
+		           ? -1
+		           : (y->direction == SMI_FEEDS_EDGE_FROM
+		                  ? 1
+		                  : (int)x->direction - (int)y->direction);
 	int c = strcmp(x->ns, y->ns);
 	return c ? c : strcmp(x->name, y->name);
 }
@@ -404,8 +421,8 @@ static json_t *traffic_metrics_list(const item_context *c, item_table *t)
 	for (size_t i = 0; i < t->n_items; i++) {
 		const item *it = &t->items[i];
 		json_t *tm = req->scope == SMI_SCOPE_EDGES
-				     ? traffic_metrics(c, req->namespace_name, req->name, it, it)
-				     : traffic_metrics(c, it->ns, it->name, it, NULL);
+		                 ? traffic_metrics(c, req->namespace_name, req->name, it, it)
+		                 : traffic_metrics(c, it->ns, it->name, it, NULL);
 		json_array_append_new(items, tm);
 	}
 	json_object_set_new(list, "items", items);

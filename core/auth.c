@@ -19,8 +19,8 @@ struct auth {
 	size_t n_allowed;
 };
 
-auth *auth_new_pem(const char *ca_pem, const char *role, char *const *allowed_names, size_t n_allowed,
-		   char *err, size_t err_size)
+auth *auth_new_pem(const char *ca_pem, const char *role, char *const *allowed_names,
+                   size_t n_allowed, char *err, size_t err_size)
 {
 	BIO *bio = NULL;
 	err[0] = '\0';
@@ -79,7 +79,6 @@ void auth_free(auth *a)
 	free(a);
 }
 
-
 static int leaf_common_name(X509 *leaf, char *cn, size_t cn_size)
 {
 	X509_NAME *subject = X509_get_subject_name(leaf);
@@ -101,8 +100,9 @@ static int leaf_common_name(X509 *leaf, char *cn, size_t cn_size)
 }
 
 /* Parses the chain (leaf first) and verifies it for TLS client use now. */
-static auth_result verify_chain(const auth *a, const unsigned char *const *der, const size_t *der_len,
-				size_t n, X509 **leaf_out, char *why, size_t why_size)
+static auth_result verify_chain(const auth *a, const unsigned char *const *der,
+                                const size_t *der_len, size_t n, X509 **leaf_out, char *why,
+                                size_t why_size)
 {
 	auth_result result = AUTH_UNTRUSTED;
 	X509 *leaf = NULL;
@@ -134,7 +134,7 @@ static auth_result verify_chain(const auth *a, const unsigned char *const *der, 
 	}
 	if (X509_verify_cert(ctx) != 1) {
 		snprintf(why, why_size, "client certificate not signed by the %s: %s", a->role,
-			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		         X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 		goto out;
 	}
 	result = AUTH_OK;
@@ -149,7 +149,7 @@ out:
 }
 
 auth_result auth_check_front_proxy(const auth *a, const unsigned char *const *der,
-				   const size_t *der_len, size_t n, char *why, size_t why_size)
+                                   const size_t *der_len, size_t n, char *why, size_t why_size)
 {
 	X509 *leaf = NULL;
 	auth_result result = verify_chain(a, der, der_len, n, &leaf, why, why_size);
@@ -180,14 +180,16 @@ static size_t leaf_organizations(X509 *leaf, char ***out)
 	X509_NAME *subject = X509_get_subject_name(leaf);
 	size_t n = 0;
 	*out = NULL;
-	for (int idx = -1; subject && (idx = X509_NAME_get_index_by_NID(subject, NID_organizationName, idx)) >= 0;) {
+	for (int idx = -1; subject && (idx = X509_NAME_get_index_by_NID(
+	                                   subject, NID_organizationName, idx)) >= 0;) {
 		ASN1_STRING *data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
 		unsigned char *utf8 = NULL;
 		int len = ASN1_STRING_to_UTF8(&utf8, data);
 		if (len < 0)
 			continue;
 		char **grown = realloc(*out, (n + 2) * sizeof *grown);
-		char *copy = memchr(utf8, '\0', (size_t)len) ? NULL : strndup((char *)utf8, (size_t)len);
+		char *copy =
+		    memchr(utf8, '\0', (size_t)len) ? NULL : strndup((char *)utf8, (size_t)len);
 		OPENSSL_free(utf8);
 		if (!grown || !copy) {
 			free(copy);
@@ -203,7 +205,7 @@ static size_t leaf_organizations(X509 *leaf, char ***out)
 }
 
 auth_result auth_check_client(const auth *a, const unsigned char *const *der, const size_t *der_len,
-			      size_t n, auth_subject *out, char *why, size_t why_size)
+                              size_t n, auth_subject *out, char *why, size_t why_size)
 {
 	X509 *leaf = NULL;
 	memset(out, 0, sizeof *out);
@@ -216,7 +218,8 @@ auth_result auth_check_client(const auth *a, const unsigned char *const *der, co
 	unsigned char digest[EVP_MAX_MD_SIZE];
 	unsigned int digest_len = 0;
 	if (EVP_Digest(der[0], der_len[0], digest, &digest_len, EVP_sha256(), NULL) == 1) {
-		char *w = out->credential_id + snprintf(out->credential_id, sizeof out->credential_id, "X509SHA256=");
+		char *w = out->credential_id +
+		          snprintf(out->credential_id, sizeof out->credential_id, "X509SHA256=");
 		for (unsigned i = 0; i < digest_len; i++, w += 2)
 			sprintf(w, "%02x", digest[i]);
 	}

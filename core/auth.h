@@ -12,16 +12,16 @@ typedef struct auth auth;
 
 typedef enum auth_result {
 	AUTH_OK = 0,
-	AUTH_NO_CERT,	       /* no client certificate presented */
-	AUTH_UNTRUSTED,	       /* chain does not verify against the CA */
-	AUTH_CN_NOT_ALLOWED    /* verified, but CN not in the allowed list */
+	AUTH_NO_CERT,       /* no client certificate presented */
+	AUTH_UNTRUSTED,     /* chain does not verify against the CA */
+	AUTH_CN_NOT_ALLOWED /* verified, but CN not in the allowed list */
 } auth_result;
 
 /* Loads every certificate of the PEM bundle `ca_pem`; `role` ("requestheader
  * CA", "client CA") names it in messages.  allowed_names may be empty: then
  * any CN the CA signed is accepted. */
 auth *auth_new_pem(const char *ca_pem, const char *role, char *const *allowed_names,
-		   size_t n_allowed, char *err, size_t err_size);
+                   size_t n_allowed, char *err, size_t err_size);
 void auth_free(auth *a);
 
 /*
@@ -31,13 +31,13 @@ void auth_free(auth *a);
  * reason (never sent to clients).
  */
 auth_result auth_check_front_proxy(const auth *a, const unsigned char *const *der,
-				   const size_t *der_len, size_t n, char *why, size_t why_size);
+                                   const size_t *der_len, size_t n, char *why, size_t why_size);
 
 typedef struct auth_subject {
-	char common_name[256];	 /* "" when the leaf has none */
-	char **organizations;	 /* O values in order, owned */
+	char common_name[256]; /* "" when the leaf has none */
+	char **organizations;  /* O values in order, owned */
 	size_t n_organizations;
-	char credential_id[80];	 /* "X509SHA256=<hex of the DER leaf>" */
+	char credential_id[80]; /* "X509SHA256=<hex of the DER leaf>" */
 } auth_subject;
 
 /*
@@ -45,9 +45,8 @@ typedef struct auth_subject {
  * for the client-certificate authenticator.  auth_subject_clear() after
  * AUTH_OK.
  */
-auth_result auth_check_client(const auth *a, const unsigned char *const *der,
-			      const size_t *der_len, size_t n, auth_subject *out,
-			      char *why, size_t why_size);
+auth_result auth_check_client(const auth *a, const unsigned char *const *der, const size_t *der_len,
+                              size_t n, auth_subject *out, char *why, size_t why_size);
 void auth_subject_clear(auth_subject *s);
 
 #endif

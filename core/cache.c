@@ -13,17 +13,17 @@
 #define BUCKETS 1024 /* power of two */
 
 typedef struct entry {
-	struct entry *next;	  /* hash chain */
+	struct entry *next;          /* hash chain */
 	struct entry *older, *newer; /* insertion order, for eviction */
 	char *key;
 	bool in_flight;
-	unsigned waiters;	  /* threads sleeping on `done` */
+	unsigned waiters; /* threads sleeping on `done` */
 	pthread_cond_t done;
 	int code;
 	char *body;
 	size_t body_len;
 	double expires; /* monotonic seconds; answers only */
-	bool stored;	/* kept after completion (200 with a TTL) */
+	bool stored;    /* kept after completion (200 with a TTL) */
 } entry;
 
 struct cache_flight {
@@ -160,7 +160,7 @@ static entry *entry_new(cache *c, const char *key)
 }
 
 cache_outcome cache_begin(cache *c, const char *key, double now, cache_answer *out,
-			  cache_flight **flight)
+                          cache_flight **flight)
 {
 	*flight = NULL;
 	memset(out, 0, sizeof *out);
@@ -213,7 +213,7 @@ cache_outcome cache_begin(cache *c, const char *key, double now, cache_answer *o
 }
 
 void cache_complete(cache *c, cache_flight *flight, int code, const char *body, size_t body_len,
-		    double now, double ttl_seconds)
+                    double now, double ttl_seconds)
 {
 	if (!flight)
 		return;

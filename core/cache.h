@@ -6,11 +6,11 @@
 
 #include <stddef.h>
 
-typedef struct cache cache;		/* thread-safe */
+typedef struct cache cache;               /* thread-safe */
 typedef struct cache_flight cache_flight; /* a leader's obligation to complete */
 
 typedef enum cache_outcome {
-	CACHE_HIT = 0,	  /* a fresh answer was stored: *out filled */
+	CACHE_HIT = 0,    /* a fresh answer was stored: *out filled */
 	CACHE_SHARED = 1, /* waited for an identical request in flight: *out filled */
 	CACHE_LEADER = 2  /* caller computes the answer, then cache_complete() */
 } cache_outcome;
@@ -28,7 +28,7 @@ void cache_free(cache *c);
 
 /* Looks `key` up at monotonic time `now` (seconds). */
 cache_outcome cache_begin(cache *c, const char *key, double now, cache_answer *out,
-			  cache_flight **flight);
+                          cache_flight **flight);
 
 /*
  * Publishes the leader's answer to its waiters and, when code is 200 and
@@ -37,7 +37,7 @@ cache_outcome cache_begin(cache *c, const char *key, double now, cache_answer *o
  * for every CACHE_LEADER outcome.
  */
 void cache_complete(cache *c, cache_flight *flight, int code, const char *body, size_t body_len,
-		    double now, double ttl_seconds);
+                    double now, double ttl_seconds);
 
 typedef struct cache_stats {
 	unsigned long long hits, misses, shared;

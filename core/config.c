@@ -35,12 +35,12 @@ typedef enum node_kind { NODE_SCALAR, NODE_MAPPING, NODE_SEQUENCE } node_kind;
  */
 struct config_node {
 	node_kind kind;
-	unsigned line;	   /* where the value starts */
-	char *key;	   /* set when this is the value of a mapping entry */
+	unsigned line;     /* where the value starts */
+	char *key;         /* set when this is the value of a mapping entry */
 	unsigned key_line; /* line of that key */
-	char *text;	   /* scalars only, NUL-free */
-	bool quoted;	   /* scalar written in any non-plain style: a string */
-	bool used;	   /* adapter.options entries: looked up by the adapter */
+	char *text;        /* scalars only, NUL-free */
+	bool quoted;       /* scalar written in any non-plain style: a string */
+	bool used;         /* adapter.options entries: looked up by the adapter */
 	config_node **children;
 	size_t n_children;
 	size_t children_capacity; /* doubles, so big option maps stay linear */
@@ -61,7 +61,7 @@ typedef struct reporter {
  * Control characters from the file become '?' so the message stays one
  * line.  Returns false so callers can `return report(...)`. */
 __attribute__((format(printf, 4, 5))) static bool report(const reporter *rep, unsigned line,
-							 const char *key, const char *fmt, ...)
+                                                         const char *key, const char *fmt, ...)
 {
 	if (rep->err == NULL || rep->err_size == 0)
 		return false;
@@ -76,7 +76,7 @@ __attribute__((format(printf, 4, 5))) static bool report(const reporter *rep, un
 		snprintf(where, sizeof where, ":%u", line);
 	bool has_key = key != NULL && key[0] != '\0';
 	snprintf(rep->err, rep->err_size, "%s%s: %s%s%s", rep->file, where, has_key ? key : "",
-		 has_key ? ": " : "", problem);
+	         has_key ? ": " : "", problem);
 	for (char *p = rep->err; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
@@ -136,11 +136,11 @@ static void join_names(const char *const *names, char *buf, size_t buf_size)
 /* "KEY: expected a mapping, got a sequence" at the key's line (the item's
  * line for sequence items, which have no key). */
 static bool report_type(const reporter *rep, const config_node *node, const char *path,
-			const char *expected)
+                        const char *expected)
 {
 	char what[96];
 	return report(rep, node->key != NULL ? node->key_line : node->line, path,
-		      "expected %s, got %s", expected, describe_node(node, what, sizeof what));
+	              "expected %s, got %s", expected, describe_node(node, what, sizeof what));
 }
 
 static void path_join(char *buf, size_t buf_size, const char *parent, const char *key)
@@ -274,9 +274,9 @@ static bool next_event(tree_builder *tb, yaml_event_t *event)
 		return report(tb->rep, 0, NULL, "out of memory");
 	/* Reader errors (bad encoding) carry an offset but no line. */
 	unsigned line = p->error == YAML_READER_ERROR ? line_of_offset(tb, p->problem_offset)
-						      : (unsigned)p->problem_mark.line + 1;
+	                                              : (unsigned)p->problem_mark.line + 1;
 	return report(tb->rep, line, NULL, "YAML syntax error: %s",
-		      p->problem != NULL ? p->problem : "unknown problem");
+	              p->problem != NULL ? p->problem : "unknown problem");
 }
 
 static unsigned event_line(const yaml_event_t *event)
@@ -303,15 +303,14 @@ static bool check_plain_event(tree_builder *tb, const yaml_event_t *event, const
 		anchor = event->data.sequence_start.anchor;
 		tag = event->data.sequence_start.tag;
 		break;
-	default:
-		return report(tb->rep, event_line(event), path, "unexpected YAML event");
+	default: return report(tb->rep, event_line(event), path, "unexpected YAML event");
 	}
 	if (anchor != NULL)
 		return report(tb->rep, event_line(event), path,
-			      "anchors and aliases are not supported");
+		              "anchors and aliases are not supported");
 	if (tag != NULL)
 		return report(tb->rep, event_line(event), path,
-			      "tags are not supported; quote the value to make it a string");
+		              "tags are not supported; quote the value to make it a string");
 	return true;
 }
 
@@ -381,7 +380,7 @@ out:
 }
 
 static bool build_node(tree_builder *tb, yaml_event_t *event, const char *path, int depth,
-		       config_node **out);
+                       config_node **out);
 
 /* Reads key/value pairs up to MAPPING-END into `map`. */
 static bool build_mapping(tree_builder *tb, config_node *map, const char *path, int depth)
@@ -450,13 +449,13 @@ static bool build_sequence(tree_builder *tb, config_node *seq, const char *path,
 /* Builds the value that starts with `event` (consumed here) into *out
  * (owned, caller frees). */
 static bool build_node(tree_builder *tb, yaml_event_t *event, const char *path, int depth,
-		       config_node **out)
+                       config_node **out)
 {
 	bool ok = false;
 	config_node *node = NULL;
 	node_kind kind = event->type == YAML_MAPPING_START_EVENT    ? NODE_MAPPING
-			 : event->type == YAML_SEQUENCE_START_EVENT ? NODE_SEQUENCE
-								    : NODE_SCALAR;
+	                 : event->type == YAML_SEQUENCE_START_EVENT ? NODE_SEQUENCE
+	                                                            : NODE_SCALAR;
 
 	if (!check_plain_event(tb, event, path))
 		goto out;
@@ -479,7 +478,7 @@ static bool build_node(tree_builder *tb, yaml_event_t *event, const char *path, 
 	}
 	yaml_event_delete(event); /* zeroes it: the delete at `out` is a no-op */
 	ok = kind == NODE_MAPPING ? build_mapping(tb, node, path, depth)
-				  : build_sequence(tb, node, path, depth);
+	                          : build_sequence(tb, node, path, depth);
 out:
 	yaml_event_delete(event);
 	if (ok) {
@@ -573,7 +572,7 @@ out:
 
 /* Any scalar but null reads as a string: `name: 123` is "123". */
 static bool node_as_string(const reporter *rep, const config_node *node, const char *path,
-			   const char **out)
+                           const char **out)
 {
 	if (node->kind != NODE_SCALAR || scalar_is_null(node))
 		return report_type(rep, node, path, "a string");
@@ -642,7 +641,7 @@ static const config_node *first_unknown_key(const config_node *map, const char *
 }
 
 static bool check_known_keys(const reporter *rep, const config_node *map, const char *path,
-			     const char *const *known)
+                             const char *const *known)
 {
 	const config_node *unknown = first_unknown_key(map, known);
 	char list[256], key_path[CONFIG_PATH_MAX];
@@ -656,7 +655,7 @@ static bool check_known_keys(const reporter *rep, const config_node *map, const 
 /* Finds section `name` of the root.  A null value (all keys commented out)
  * counts as an empty section. */
 static bool section_open(const reporter *rep, const config_node *root, const char *name,
-			 const char *const *known, section *out)
+                         const char *const *known, section *out)
 {
 	const config_node *value = node_get(root, name);
 
@@ -674,7 +673,7 @@ static bool section_open(const reporter *rep, const config_node *root, const cha
 }
 
 static const config_node *section_get(const section *sec, const char *key, char *key_path,
-				      size_t key_path_size)
+                                      size_t key_path_size)
 {
 	path_join(key_path, key_path_size, sec->path, key);
 	return node_get(sec->map, key);
@@ -703,7 +702,7 @@ enum { STRING_OPTIONAL = 0, STRING_REQUIRED = 1 << 0, STRING_MAY_BE_EMPTY = 1 <<
  * strings are refused unless STRING_MAY_BE_EMPTY.  Absence is an error with
  * STRING_REQUIRED; otherwise, without a fallback, *out stays NULL. */
 static bool read_string(const reporter *rep, const section *sec, const char *key,
-			const char *fallback, unsigned flags, char **out)
+                        const char *fallback, unsigned flags, char **out)
 {
 	char key_path[CONFIG_PATH_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
@@ -723,7 +722,7 @@ static bool read_string(const reporter *rep, const section *sec, const char *key
 }
 
 static bool read_int(const reporter *rep, const section *sec, const char *key, int64_t fallback,
-		     int64_t min, int64_t max, int64_t *out)
+                     int64_t min, int64_t max, int64_t *out)
 {
 	char key_path[CONFIG_PATH_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
@@ -735,14 +734,14 @@ static bool read_int(const reporter *rep, const section *sec, const char *key, i
 		return report_type(rep, value, key_path, "an integer");
 	if (*out < min || *out > max)
 		return report(rep, value->key_line, key_path, "%lld is out of range (%lld..%lld)",
-			      (long long)*out, (long long)min, (long long)max);
+		              (long long)*out, (long long)min, (long long)max);
 	return true;
 }
 
 /* A duration between min_ns and max_ns in whole multiples of unit_ns. */
 static bool read_duration(const reporter *rep, const section *sec, const char *key,
-			  int64_t fallback_ns, int64_t min_ns, int64_t max_ns, int64_t unit_ns,
-			  int64_t *out_ns)
+                          int64_t fallback_ns, int64_t min_ns, int64_t max_ns, int64_t unit_ns,
+                          int64_t *out_ns)
 {
 	char key_path[CONFIG_PATH_MAX], reason[160], value_text[DURATION_FORMAT_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
@@ -755,18 +754,18 @@ static bool read_duration(const reporter *rep, const section *sec, const char *k
 		return false;
 	if (!duration_parse(text, out_ns, reason, sizeof reason))
 		return report(rep, value->key_line, key_path, "%s (e.g. 30s, 1m30s, 500ms)",
-			      reason);
+		              reason);
 	duration_format(*out_ns, value_text, sizeof value_text);
 	if (*out_ns < min_ns || *out_ns > max_ns) {
 		char min_text[DURATION_FORMAT_MAX], max_text[DURATION_FORMAT_MAX];
 		duration_format(min_ns, min_text, sizeof min_text);
 		duration_format(max_ns, max_text, sizeof max_text);
 		return report(rep, value->key_line, key_path, "%s is out of range (%s..%s)",
-			      value_text, min_text, max_text);
+		              value_text, min_text, max_text);
 	}
 	if (*out_ns % unit_ns != 0)
 		return report(rep, value->key_line, key_path, "%s is not a whole number of %s",
-			      value_text, unit_ns == NS_PER_S ? "seconds" : "milliseconds");
+		              value_text, unit_ns == NS_PER_S ? "seconds" : "milliseconds");
 	return true;
 }
 
@@ -799,7 +798,7 @@ static bool listen_address_valid(const char *text)
 }
 
 static bool read_listen(const reporter *rep, const section *sec, const char *fallback,
-			unsigned flags, char **out)
+                        unsigned flags, char **out)
 {
 	char key_path[CONFIG_PATH_MAX], shown[96];
 	if (!read_string(rep, sec, "listen", fallback, flags, out))
@@ -808,34 +807,34 @@ static bool read_listen(const reporter *rep, const section *sec, const char *fal
 		return true;
 	path_join(key_path, sizeof key_path, sec->path, "listen");
 	return report(rep, section_line(sec, "listen"), key_path,
-		      "%s is not IP:port with a numeric IP and a port in 1..65535 "
-		      "(e.g. 0.0.0.0:8443, [::]:8443)",
-		      quote_text(*out, shown, sizeof shown));
+	              "%s is not IP:port with a numeric IP and a port in 1..65535 "
+	              "(e.g. 0.0.0.0:8443, [::]:8443)",
+	              quote_text(*out, shown, sizeof shown));
 }
 
 static bool check_server(const reporter *rep, const config_node *root, config *cfg)
 {
-	static const char *const keys[] = {"listen",	     "tlsCertFile",    "tlsKeyFile",
-					   "requestTimeout", "maxConnections", "certReloadInterval",
-					   "idleTimeout",    "maxHeaderBytes", NULL};
+	static const char *const keys[] = {"listen",         "tlsCertFile",    "tlsKeyFile",
+	                                   "requestTimeout", "maxConnections", "certReloadInterval",
+	                                   "idleTimeout",    "maxHeaderBytes", NULL};
 	section sec;
 	int64_t timeout_ns, max_connections, reload_ns, idle_ns, max_header_bytes;
 
 	if (!section_open(rep, root, "server", keys, &sec) ||
 	    !read_listen(rep, &sec, "0.0.0.0:8443", STRING_OPTIONAL, &cfg->server.listen) ||
 	    !read_string(rep, &sec, "tlsCertFile", NULL, STRING_REQUIRED,
-			 &cfg->server.tls_cert_file) ||
+	                 &cfg->server.tls_cert_file) ||
 	    !read_string(rep, &sec, "tlsKeyFile", NULL, STRING_REQUIRED,
-			 &cfg->server.tls_key_file) ||
+	                 &cfg->server.tls_key_file) ||
 	    !read_duration(rep, &sec, "requestTimeout", 30 * NS_PER_S, 1 * NS_PER_S, 60 * NS_PER_S,
-			   NS_PER_MS, &timeout_ns) ||
+	                   NS_PER_MS, &timeout_ns) ||
 	    !read_int(rep, &sec, "maxConnections", 1024, 1, 100000, &max_connections) ||
 	    !read_duration(rep, &sec, "certReloadInterval", 60 * NS_PER_S, 100 * NS_PER_MS,
-			   60 * NS_PER_S, NS_PER_MS, &reload_ns) ||
+	                   60 * NS_PER_S, NS_PER_MS, &reload_ns) ||
 	    !read_duration(rep, &sec, "idleTimeout", 90 * NS_PER_S, 1 * NS_PER_S, 3600 * NS_PER_S,
-			   NS_PER_S, &idle_ns) ||
+	                   NS_PER_S, &idle_ns) ||
 	    !read_int(rep, &sec, "maxHeaderBytes", 256 * 1024, 16 * 1024, 4 * 1024 * 1024,
-		      &max_header_bytes))
+	              &max_header_bytes))
 		return false;
 	cfg->server.idle_timeout_ms = (uint32_t)(idle_ns / NS_PER_MS);
 	cfg->server.max_header_bytes = (uint32_t)max_header_bytes;
@@ -848,8 +847,8 @@ static bool check_server(const reporter *rep, const config_node *root, config *c
 /* A sequence of non-empty strings into a NULL-terminated array (owned by
  * the snapshot).  Absent: *out stays NULL.  Null is refused too: "none"
  * must be asked for with []. */
-static bool read_string_list(const reporter *rep, const section *sec, const char *key,
-			     char ***out, size_t *n_out)
+static bool read_string_list(const reporter *rep, const section *sec, const char *key, char ***out,
+                             size_t *n_out)
 {
 	char key_path[CONFIG_PATH_MAX], item_path[CONFIG_PATH_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
@@ -902,7 +901,7 @@ static void free_string_list(char **list)
 }
 
 static bool read_bool(const reporter *rep, const section *sec, const char *key, bool fallback,
-		      bool *out)
+                      bool *out)
 {
 	char key_path[CONFIG_PATH_MAX];
 	const config_node *value = section_get(sec, key, key_path, sizeof key_path);
@@ -917,21 +916,23 @@ static bool read_bool(const reporter *rep, const section *sec, const char *key, 
  * the extension-apiserver-authentication ConfigMap).  Absent: standalone. */
 static bool check_kubernetes(const reporter *rep, const config_node *root, config *cfg)
 {
-	static const char *const keys[] = {"inCluster", "kubeconfig", "server",  "caFile",
-					   "tokenFile", "tokenRefresh", "timeout", NULL};
+	static const char *const keys[] = {"inCluster", "kubeconfig",   "server",  "caFile",
+	                                   "tokenFile", "tokenRefresh", "timeout", NULL};
 	section sec;
 	int64_t refresh_ns, timeout_ns;
 
 	if (!section_open(rep, root, "kubernetes", keys, &sec) ||
 	    !read_bool(rep, &sec, "inCluster", false, &cfg->kubernetes.in_cluster) ||
-	    !read_string(rep, &sec, "kubeconfig", NULL, STRING_OPTIONAL, &cfg->kubernetes.kubeconfig) ||
+	    !read_string(rep, &sec, "kubeconfig", NULL, STRING_OPTIONAL,
+	                 &cfg->kubernetes.kubeconfig) ||
 	    !read_string(rep, &sec, "server", NULL, STRING_OPTIONAL, &cfg->kubernetes.server) ||
 	    !read_string(rep, &sec, "caFile", NULL, STRING_OPTIONAL, &cfg->kubernetes.ca_file) ||
-	    !read_string(rep, &sec, "tokenFile", NULL, STRING_OPTIONAL, &cfg->kubernetes.token_file) ||
+	    !read_string(rep, &sec, "tokenFile", NULL, STRING_OPTIONAL,
+	                 &cfg->kubernetes.token_file) ||
 	    !read_duration(rep, &sec, "tokenRefresh", 60 * NS_PER_S, NS_PER_S, 3600 * NS_PER_S,
-			   NS_PER_MS, &refresh_ns) ||
+	                   NS_PER_MS, &refresh_ns) ||
 	    !read_duration(rep, &sec, "timeout", 10 * NS_PER_S, 100 * NS_PER_MS, 60 * NS_PER_S,
-			   NS_PER_MS, &timeout_ns))
+	                   NS_PER_MS, &timeout_ns))
 		return false;
 	cfg->kubernetes.token_refresh_ms = (uint32_t)(refresh_ns / NS_PER_MS);
 	cfg->kubernetes.timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
@@ -940,13 +941,13 @@ static bool check_kubernetes(const reporter *rep, const config_node *root, confi
 	cfg->kubernetes.enabled = true;
 	if (cfg->kubernetes.in_cluster == (cfg->kubernetes.kubeconfig != NULL))
 		return report(rep, sec.line, "kubernetes",
-			      "set exactly one of inCluster: true and kubeconfig");
+		              "set exactly one of inCluster: true and kubeconfig");
 	static const char *const in_cluster_only[] = {"server", "caFile", "tokenFile", NULL};
 	for (size_t i = 0; cfg->kubernetes.kubeconfig != NULL && in_cluster_only[i] != NULL; i++) {
 		char key_path[CONFIG_PATH_MAX];
 		if (section_get(&sec, in_cluster_only[i], key_path, sizeof key_path) != NULL)
 			return report(rep, section_line(&sec, in_cluster_only[i]), key_path,
-				      "only with inCluster: true (the kubeconfig names its own)");
+			              "only with inCluster: true (the kubeconfig names its own)");
 	}
 	return true;
 }
@@ -954,8 +955,8 @@ static bool check_kubernetes(const reporter *rep, const config_node *root, confi
 /* authorization: AlwaysAllow (standalone) or Webhook (SubjectAccessReview). */
 static bool check_authorization(const reporter *rep, const config_node *root, config *cfg)
 {
-	static const char *const keys[] = {"mode",		"allowCacheTTL",     "denyCacheTTL",
-					   "alwaysAllowPaths", "alwaysAllowGroups", NULL};
+	static const char *const keys[] = {
+	    "mode", "allowCacheTTL", "denyCacheTTL", "alwaysAllowPaths", "alwaysAllowGroups", NULL};
 	static const char *const default_paths[] = {"/healthz", "/readyz", "/livez", NULL};
 	static const char *const default_groups[] = {"system:masters", NULL};
 	section sec;
@@ -965,15 +966,15 @@ static bool check_authorization(const reporter *rep, const config_node *root, co
 
 	if (!section_open(rep, root, "authorization", keys, &sec) ||
 	    !read_string(rep, &sec, "mode", cfg->kubernetes.enabled ? "Webhook" : "AlwaysAllow",
-			 STRING_OPTIONAL, &mode) ||
+	                 STRING_OPTIONAL, &mode) ||
 	    !read_duration(rep, &sec, "allowCacheTTL", 10 * NS_PER_S, 0, 3600 * NS_PER_S, NS_PER_MS,
-			   &allow_ns) ||
+	                   &allow_ns) ||
 	    !read_duration(rep, &sec, "denyCacheTTL", 10 * NS_PER_S, 0, 3600 * NS_PER_S, NS_PER_MS,
-			   &deny_ns) ||
+	                   &deny_ns) ||
 	    !read_string_list(rep, &sec, "alwaysAllowPaths", &cfg->authorization.always_allow_paths,
-			      NULL) ||
-	    !read_string_list(rep, &sec, "alwaysAllowGroups", &cfg->authorization.always_allow_groups,
-			      NULL) ||
+	                      NULL) ||
+	    !read_string_list(rep, &sec, "alwaysAllowGroups",
+	                      &cfg->authorization.always_allow_groups, NULL) ||
 	    !default_string_list(rep, default_paths, &cfg->authorization.always_allow_paths) ||
 	    !default_string_list(rep, default_groups, &cfg->authorization.always_allow_groups))
 		goto out;
@@ -984,7 +985,8 @@ static bool check_authorization(const reporter *rep, const config_node *root, co
 	} else if (strcmp(mode, "AlwaysAllow") != 0) {
 		char shown[96];
 		report(rep, section_line(&sec, "mode"), "authorization.mode",
-		       "%s is not one of AlwaysAllow, Webhook", quote_text(mode, shown, sizeof shown));
+		       "%s is not one of AlwaysAllow, Webhook",
+		       quote_text(mode, shown, sizeof shown));
 		goto out;
 	}
 	if (cfg->authorization.webhook && !cfg->kubernetes.enabled) {
@@ -1001,17 +1003,17 @@ out:
 static bool check_auth(const reporter *rep, const config_node *root, config *cfg)
 {
 	static const char *const keys[] = {"requestheaderClientCAFile",
-					   "requestheaderAllowedNames",
-					   "requestheaderUsernameHeaders",
-					   "requestheaderGroupHeaders",
-					   "requestheaderExtraHeadersPrefix",
-					   "requestheaderUIDHeaders",
-					   "clientCAFile",
-					   "skipLookup",
-					   "anonymous",
-					   "refreshInterval",
-					   "tokenCacheTTL",
-					   NULL};
+	                                   "requestheaderAllowedNames",
+	                                   "requestheaderUsernameHeaders",
+	                                   "requestheaderGroupHeaders",
+	                                   "requestheaderExtraHeadersPrefix",
+	                                   "requestheaderUIDHeaders",
+	                                   "clientCAFile",
+	                                   "skipLookup",
+	                                   "anonymous",
+	                                   "refreshInterval",
+	                                   "tokenCacheTTL",
+	                                   NULL};
 	section sec;
 	int64_t refresh_ns, token_ttl_ns;
 	/* Standalone, the config file is the only source of trust. */
@@ -1020,26 +1022,27 @@ static bool check_auth(const reporter *rep, const config_node *root, config *cfg
 
 	if (!section_open(rep, root, "auth", keys, &sec) ||
 	    !read_string(rep, &sec, "requestheaderClientCAFile", NULL,
-			 standalone ? STRING_REQUIRED : STRING_OPTIONAL,
-			 &cfg->auth.requestheader_client_ca_file) ||
+	                 standalone ? STRING_REQUIRED : STRING_OPTIONAL,
+	                 &cfg->auth.requestheader_client_ca_file) ||
 	    !read_string_list(rep, &sec, "requestheaderAllowedNames",
-			      &cfg->auth.requestheader_allowed_names,
-			      &cfg->auth.n_requestheader_allowed_names) ||
+	                      &cfg->auth.requestheader_allowed_names,
+	                      &cfg->auth.n_requestheader_allowed_names) ||
 	    !read_string_list(rep, &sec, "requestheaderUsernameHeaders",
-			      &cfg->auth.requestheader_username_headers, NULL) ||
+	                      &cfg->auth.requestheader_username_headers, NULL) ||
 	    !read_string_list(rep, &sec, "requestheaderGroupHeaders",
-			      &cfg->auth.requestheader_group_headers, NULL) ||
+	                      &cfg->auth.requestheader_group_headers, NULL) ||
 	    !read_string_list(rep, &sec, "requestheaderExtraHeadersPrefix",
-			      &cfg->auth.requestheader_extra_headers_prefix, NULL) ||
+	                      &cfg->auth.requestheader_extra_headers_prefix, NULL) ||
 	    !read_string_list(rep, &sec, "requestheaderUIDHeaders",
-			      &cfg->auth.requestheader_uid_headers, NULL) ||
-	    !read_string(rep, &sec, "clientCAFile", NULL, STRING_OPTIONAL, &cfg->auth.client_ca_file) ||
+	                      &cfg->auth.requestheader_uid_headers, NULL) ||
+	    !read_string(rep, &sec, "clientCAFile", NULL, STRING_OPTIONAL,
+	                 &cfg->auth.client_ca_file) ||
 	    !read_bool(rep, &sec, "skipLookup", standalone, &cfg->auth.skip_lookup) ||
 	    !read_bool(rep, &sec, "anonymous", cfg->authorization.webhook, &cfg->auth.anonymous) ||
 	    !read_duration(rep, &sec, "refreshInterval", 60 * NS_PER_S, NS_PER_S, 3600 * NS_PER_S,
-			   NS_PER_MS, &refresh_ns) ||
+	                   NS_PER_MS, &refresh_ns) ||
 	    !read_duration(rep, &sec, "tokenCacheTTL", 10 * NS_PER_S, 0, 3600 * NS_PER_S, NS_PER_MS,
-			   &token_ttl_ns))
+	                   &token_ttl_ns))
 		return false;
 	cfg->auth.requestheader_allowed_names_set = cfg->auth.requestheader_allowed_names != NULL;
 	static const char *const none[] = {NULL};
@@ -1050,12 +1053,13 @@ static bool check_auth(const reporter *rep, const config_node *root, config *cfg
 	if (!cfg->auth.skip_lookup && standalone) {
 		section_get(&sec, "skipLookup", key_path, sizeof key_path);
 		return report(rep, section_line(&sec, "skipLookup"), key_path,
-			      "false needs a cluster connection (the kubernetes section)");
+		              "false needs a cluster connection (the kubernetes section)");
 	}
 	if (cfg->auth.anonymous && !cfg->authorization.webhook) {
 		section_get(&sec, "anonymous", key_path, sizeof key_path);
-		return report(rep, section_line(&sec, "anonymous"), key_path,
-			      "true needs authorization.mode Webhook (AlwaysAllow would let anyone in)");
+		return report(
+		    rep, section_line(&sec, "anonymous"), key_path,
+		    "true needs authorization.mode Webhook (AlwaysAllow would let anyone in)");
 	}
 	return true;
 }
@@ -1071,7 +1075,7 @@ static bool check_admin(const reporter *rep, const config_node *root, config *cf
 /* A mapping inside a section (prometheus.tls), under a section's rules:
  * absent or null is empty, unknown keys are errors. */
 static bool section_open_child(const reporter *rep, const section *parent, const char *key,
-			       const char *const *known, section *out)
+                               const char *const *known, section *out)
 {
 	const config_node *value = node_get(parent->map, key);
 
@@ -1095,15 +1099,15 @@ static bool check_prometheus_url(const reporter *rep, const section *sec, const 
 {
 	char shown[96];
 	size_t scheme_len = strncmp(url, "http://", 7) == 0    ? 7
-			    : strncmp(url, "https://", 8) == 0 ? 8
-							       : 0;
+	                    : strncmp(url, "https://", 8) == 0 ? 8
+	                                                       : 0;
 	size_t authority_len = strcspn(url + scheme_len, "/?#");
 	const char *problem = NULL;
 
 	if (scheme_len != 0 && memchr(url + scheme_len, '@', authority_len) != NULL)
 		return report(rep, section_line(sec, "url"), "prometheus.url",
-			      "must not contain user:password@; use prometheus.basicAuth "
-			      "(usernameFile, passwordFile)");
+		              "must not contain user:password@; use prometheus.basicAuth "
+		              "(usernameFile, passwordFile)");
 	if (scheme_len == 0)
 		problem = "must start with http:// or https://";
 	else if (url[scheme_len] == '\0' || url[scheme_len] == '/')
@@ -1113,7 +1117,7 @@ static bool check_prometheus_url(const reporter *rep, const section *sec, const 
 	if (problem == NULL)
 		return true;
 	return report(rep, section_line(sec, "url"), "prometheus.url", "%s %s",
-		      quote_text(url, shown, sizeof shown), problem);
+	              quote_text(url, shown, sizeof shown), problem);
 }
 
 /* prometheus.bearerTokenFile or prometheus.basicAuth, not both. */
@@ -1123,38 +1127,40 @@ static bool read_prometheus_credentials(const reporter *rep, const section *sec,
 	section basic;
 
 	if (!read_string(rep, sec, "bearerTokenFile", NULL, STRING_OPTIONAL,
-			 &cfg->prometheus.bearer_token_file) ||
+	                 &cfg->prometheus.bearer_token_file) ||
 	    !section_open_child(rep, sec, "basicAuth", basic_keys, &basic))
 		return false;
 	if (basic.map == NULL)
 		return true;
 	if (cfg->prometheus.bearer_token_file != NULL)
-		return report(rep, section_line(sec, "bearerTokenFile"), "prometheus.bearerTokenFile",
-			      "set either bearerTokenFile or basicAuth, not both");
+		return report(rep, section_line(sec, "bearerTokenFile"),
+		              "prometheus.bearerTokenFile",
+		              "set either bearerTokenFile or basicAuth, not both");
 	return read_string(rep, &basic, "usernameFile", NULL, STRING_REQUIRED,
-			   &cfg->prometheus.basic_auth_username_file) &&
+	                   &cfg->prometheus.basic_auth_username_file) &&
 	       read_string(rep, &basic, "passwordFile", NULL, STRING_REQUIRED,
-			   &cfg->prometheus.basic_auth_password_file);
+	                   &cfg->prometheus.basic_auth_password_file);
 }
 
 /* prometheus.tls: only for an https URL; a client certificate needs its key. */
 static bool read_prometheus_tls(const reporter *rep, const section *sec, config *cfg)
 {
-	static const char *const keys[] = {"caFile",	 "certFile",	       "keyFile",
-					   "serverName", "insecureSkipVerify", NULL};
+	static const char *const keys[] = {"caFile",     "certFile",           "keyFile",
+	                                   "serverName", "insecureSkipVerify", NULL};
 	section tls;
 	const char *problem;
 
 	if (!section_open_child(rep, sec, "tls", keys, &tls) ||
-	    !read_string(rep, &tls, "caFile", NULL, STRING_OPTIONAL, &cfg->prometheus.tls_ca_file) ||
+	    !read_string(rep, &tls, "caFile", NULL, STRING_OPTIONAL,
+	                 &cfg->prometheus.tls_ca_file) ||
 	    !read_string(rep, &tls, "certFile", NULL, STRING_OPTIONAL,
-			 &cfg->prometheus.tls_cert_file) ||
+	                 &cfg->prometheus.tls_cert_file) ||
 	    !read_string(rep, &tls, "keyFile", NULL, STRING_OPTIONAL,
-			 &cfg->prometheus.tls_key_file) ||
+	                 &cfg->prometheus.tls_key_file) ||
 	    !read_string(rep, &tls, "serverName", NULL, STRING_OPTIONAL,
-			 &cfg->prometheus.tls_server_name) ||
+	                 &cfg->prometheus.tls_server_name) ||
 	    !read_bool(rep, &tls, "insecureSkipVerify", false,
-		       &cfg->prometheus.tls_insecure_skip_verify))
+	               &cfg->prometheus.tls_insecure_skip_verify))
 		return false;
 	if (tls.map == NULL || tls.map->n_children == 0)
 		return true;
@@ -1162,18 +1168,18 @@ static bool read_prometheus_tls(const reporter *rep, const section *sec, config 
 		return report(rep, tls.line, "prometheus.tls", "needs an https:// prometheus.url");
 	if (cfg->prometheus.tls_cert_file != NULL && cfg->prometheus.tls_key_file == NULL)
 		return report(rep, section_line(&tls, "certFile"), "prometheus.tls.keyFile",
-			      "required with certFile");
+		              "required with certFile");
 	if (cfg->prometheus.tls_key_file != NULL && cfg->prometheus.tls_cert_file == NULL)
 		return report(rep, section_line(&tls, "keyFile"), "prometheus.tls.certFile",
-			      "required with keyFile");
+		              "required with keyFile");
 	problem = cfg->prometheus.tls_server_name != NULL
-			  ? prom_server_name_problem(cfg->prometheus.tls_server_name)
-			  : NULL;
+	              ? prom_server_name_problem(cfg->prometheus.tls_server_name)
+	              : NULL;
 	if (problem == NULL)
 		return true;
 	char shown[96];
 	return report(rep, section_line(&tls, "serverName"), "prometheus.tls.serverName", "%s %s",
-		      quote_text(cfg->prometheus.tls_server_name, shown, sizeof shown), problem);
+	              quote_text(cfg->prometheus.tls_server_name, shown, sizeof shown), problem);
 }
 
 /* prometheus.headers: name -> value, by the client's rules (prom.h).  The
@@ -1205,8 +1211,8 @@ static bool read_prometheus_headers(const reporter *rep, const section *sec, con
 		for (size_t j = 0; j < i; j++)
 			if (strcasecmp(entry->key, map->children[j]->key) == 0)
 				return report(rep, entry->key_line, entry_path,
-					      "the same header as line %u (names ignore case)",
-					      map->children[j]->key_line);
+				              "the same header as line %u (names ignore case)",
+				              map->children[j]->key_line);
 		if (!store_string(rep, entry->key, &cfg->prometheus.header_names[i]) ||
 		    !store_string(rep, value, &cfg->prometheus.header_values[i]))
 			return false;
@@ -1217,31 +1223,31 @@ static bool read_prometheus_headers(const reporter *rep, const section *sec, con
 
 static bool check_prometheus(const reporter *rep, const config_node *root, config *cfg)
 {
-	static const char *const keys[] = {"url",	     "timeout",	  "method",
-					   "maxResponseBytes", "bearerTokenFile", "basicAuth",
-					   "tls",	     "headers",	  NULL};
+	static const char *const keys[] = {
+	    "url", "timeout", "method", "maxResponseBytes", "bearerTokenFile", "basicAuth",
+	    "tls", "headers", NULL};
 	section sec;
 	int64_t timeout_ns, max_response_bytes;
 	prom_method method;
 
 	if (!section_open(rep, root, "prometheus", keys, &sec) ||
 	    !read_string(rep, &sec, "url", "http://127.0.0.1:9090", STRING_OPTIONAL,
-			 &cfg->prometheus.url) ||
+	                 &cfg->prometheus.url) ||
 	    !check_prometheus_url(rep, &sec, cfg->prometheus.url) ||
 	    !read_duration(rep, &sec, "timeout", 10 * NS_PER_S, 100 * NS_PER_MS, 60 * NS_PER_S,
-			   NS_PER_MS, &timeout_ns) ||
+	                   NS_PER_MS, &timeout_ns) ||
 	    !read_string(rep, &sec, "method", "auto", STRING_OPTIONAL, &cfg->prometheus.method) ||
 	    !read_int(rep, &sec, "maxResponseBytes", (int64_t)PROM_DEFAULT_MAX_RESPONSE_BYTES,
-		      (int64_t)PROM_MIN_MAX_RESPONSE_BYTES, (int64_t)PROM_MAX_MAX_RESPONSE_BYTES,
-		      &max_response_bytes))
+	              (int64_t)PROM_MIN_MAX_RESPONSE_BYTES, (int64_t)PROM_MAX_MAX_RESPONSE_BYTES,
+	              &max_response_bytes))
 		return false;
 	cfg->prometheus.timeout_ms = (uint32_t)(timeout_ns / NS_PER_MS);
 	cfg->prometheus.max_response_bytes = (uint32_t)max_response_bytes;
 	if (!prom_method_from_name(cfg->prometheus.method, &method)) {
 		char shown[96];
 		return report(rep, section_line(&sec, "method"), "prometheus.method",
-			      "%s is not one of auto, get, post",
-			      quote_text(cfg->prometheus.method, shown, sizeof shown));
+		              "%s is not one of auto, get, post",
+		              quote_text(cfg->prometheus.method, shown, sizeof shown));
 	}
 	return read_prometheus_credentials(rep, &sec, cfg) && read_prometheus_tls(rep, &sec, cfg) &&
 	       read_prometheus_headers(rep, &sec, cfg);
@@ -1265,22 +1271,22 @@ static bool check_window(const reporter *rep, const config_node *root, config *c
 
 	if (!section_open(rep, root, "window", keys, &sec) ||
 	    !read_duration(rep, &sec, "default", 30 * NS_PER_S, NS_PER_S, ceiling_ns, NS_PER_S,
-			   &default_ns) ||
+	                   &default_ns) ||
 	    !read_duration(rep, &sec, "min", 10 * NS_PER_S, NS_PER_S, ceiling_ns, NS_PER_S,
-			   &min_ns) ||
+	                   &min_ns) ||
 	    !read_duration(rep, &sec, "max", 24 * 3600 * NS_PER_S, NS_PER_S, ceiling_ns, NS_PER_S,
-			   &max_ns))
+	                   &max_ns))
 		return false;
 	duration_format(default_ns, default_text, sizeof default_text);
 	if (default_ns < min_ns) {
 		duration_format(min_ns, bound_text, sizeof bound_text);
 		return report(rep, window_blame_line(&sec, "min"), "window.default",
-			      "%s is below window.min %s", default_text, bound_text);
+		              "%s is below window.min %s", default_text, bound_text);
 	}
 	if (default_ns > max_ns) {
 		duration_format(max_ns, bound_text, sizeof bound_text);
 		return report(rep, window_blame_line(&sec, "max"), "window.default",
-			      "%s is above window.max %s", default_text, bound_text);
+		              "%s is above window.max %s", default_text, bound_text);
 	}
 	cfg->window.default_seconds = (uint32_t)(default_ns / NS_PER_S);
 	cfg->window.min_seconds = (uint32_t)(min_ns / NS_PER_S);
@@ -1302,7 +1308,7 @@ static bool adapter_name_valid(const char *name)
 /* A free-form mapping under the section: *out stays NULL when absent or
  * null.  The node is the tree's, so adapter lookups can mark it. */
 static bool read_mapping(const reporter *rep, const section *sec, const char *key, char *key_path,
-			 size_t key_path_size, config_node **out)
+                         size_t key_path_size, config_node **out)
 {
 	config_node *value = node_get(sec->map, key);
 	path_join(key_path, key_path_size, sec->path, key);
@@ -1356,26 +1362,26 @@ static bool check_queries(const reporter *rep, const section *sec, config *cfg)
 }
 
 static bool check_adapter(const reporter *rep, const config_node *root,
-			  const char *default_adapters_dir, config *cfg)
+                          const char *default_adapters_dir, config *cfg)
 {
-	static const char *const keys[] = {"name",    "path",	 "adaptersDir",
-					   "options", "queries", NULL};
+	static const char *const keys[] = {"name",    "path",    "adaptersDir",
+	                                   "options", "queries", NULL};
 	section sec;
 
 	if (!section_open(rep, root, "adapter", keys, &sec) ||
 	    !read_string(rep, &sec, "name", NULL, STRING_OPTIONAL, &cfg->adapter.name) ||
 	    !read_string(rep, &sec, "path", NULL, STRING_OPTIONAL, &cfg->adapter.path) ||
 	    !read_string(rep, &sec, "adaptersDir", default_adapters_dir, STRING_OPTIONAL,
-			 &cfg->adapter.adapters_dir))
+	                 &cfg->adapter.adapters_dir))
 		return false;
 	if (cfg->adapter.name == NULL && cfg->adapter.path == NULL)
 		return report(rep, sec.line, "adapter.name",
-			      "required key is missing (unless adapter.path is set)");
+		              "required key is missing (unless adapter.path is set)");
 	if (cfg->adapter.name != NULL && !adapter_name_valid(cfg->adapter.name)) {
 		char shown[96];
 		return report(rep, section_line(&sec, "name"), "adapter.name",
-			      "%s is not a valid adapter name ([a-z0-9][a-z0-9_-]*)",
-			      quote_text(cfg->adapter.name, shown, sizeof shown));
+		              "%s is not a valid adapter name ([a-z0-9][a-z0-9_-]*)",
+		              quote_text(cfg->adapter.name, shown, sizeof shown));
 	}
 	return check_options(rep, &sec, cfg) && check_queries(rep, &sec, cfg);
 }
@@ -1407,8 +1413,8 @@ static bool check_log(const reporter *rep, const config_node *root, config *cfg)
 		return true;
 	char shown[96];
 	return report(rep, section_line(&sec, "level"), "log.level",
-		      "%s is not one of error, warn, info, debug",
-		      quote_text(cfg->log.level, shown, sizeof shown));
+	              "%s is not one of error, warn, info, debug",
+	              quote_text(cfg->log.level, shown, sizeof shown));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1417,9 +1423,9 @@ static bool check_log(const reporter *rep, const config_node *root, config *cfg)
 
 config *config_load(const char *path, const char *default_adapters_dir, char *err, size_t err_size)
 {
-	static const char *const sections[] = {"server", "auth",    "admin", "prometheus",
-					       "window", "adapter", "cache", "log",
-					       "kubernetes", "authorization", NULL};
+	static const char *const sections[] = {"server",     "auth",          "admin", "prometheus",
+	                                       "window",     "adapter",       "cache", "log",
+	                                       "kubernetes", "authorization", NULL};
 	const reporter rep = {.file = path, .err = err, .err_size = err_size};
 	config *cfg = calloc(1, sizeof *cfg);
 	bool ok = false;
@@ -1501,7 +1507,7 @@ static config_node *option_lookup(config *cfg, const char *key)
 }
 
 static int option_type_error(const config *cfg, const config_node *entry, const char *expected,
-			     char *err, size_t err_size)
+                             char *err, size_t err_size)
 {
 	const reporter rep = {.file = cfg->path, .err = err, .err_size = err_size};
 	char key_path[CONFIG_PATH_MAX];
@@ -1566,10 +1572,10 @@ const char *config_query_override(const config *cfg, const char *id)
 }
 
 bool config_unknown_query(const config *cfg, const char *const *known_ids, char *err,
-			  size_t err_size)
+                          size_t err_size)
 {
 	const config_node *unknown =
-		cfg != NULL ? first_unknown_key(cfg->adapter.queries, known_ids) : NULL;
+	    cfg != NULL ? first_unknown_key(cfg->adapter.queries, known_ids) : NULL;
 	if (unknown == NULL)
 		return false;
 	const reporter rep = {.file = cfg->path, .err = err, .err_size = err_size};

@@ -10,11 +10,11 @@
  * hold. */
 #define DURATION_MAGNITUDE_LIMIT ((uint64_t)1 << 63)
 
-#define NS_PER_US UINT64_C(1000)
-#define NS_PER_MS UINT64_C(1000000)
-#define NS_PER_S UINT64_C(1000000000)
+#define NS_PER_US  UINT64_C(1000)
+#define NS_PER_MS  UINT64_C(1000000)
+#define NS_PER_S   UINT64_C(1000000000)
 #define NS_PER_MIN (60 * NS_PER_S)
-#define NS_PER_H (60 * NS_PER_MIN)
+#define NS_PER_H   (60 * NS_PER_MIN)
 
 /* Input bytes echoed into an error message at most; longer input is cut
  * with "..." so that the message stays one readable line. */
@@ -26,14 +26,14 @@ typedef struct duration_unit {
 } duration_unit;
 
 static const duration_unit duration_units[] = {
-	{ "ns", 1 },
-	{ "us", NS_PER_US },
-	{ "\xc2\xb5s", NS_PER_US }, /* U+00B5 MICRO SIGN */
-	{ "\xce\xbcs", NS_PER_US }, /* U+03BC GREEK SMALL LETTER MU */
-	{ "ms", NS_PER_MS },
-	{ "s", NS_PER_S },
-	{ "m", NS_PER_MIN },
-	{ "h", NS_PER_H },
+    {"ns", 1},
+    {"us", NS_PER_US},
+    {"\xc2\xb5s", NS_PER_US}, /* U+00B5 MICRO SIGN */
+    {"\xce\xbcs", NS_PER_US}, /* U+03BC GREEK SMALL LETTER MU */
+    {"ms", NS_PER_MS},
+    {"s", NS_PER_S},
+    {"m", NS_PER_MIN},
+    {"h", NS_PER_H},
 };
 
 /* A tiny bounded string builder for error messages: never overruns, always
@@ -146,10 +146,9 @@ static bool duration_error_begin(duration_msg *msg, const char *input)
 }
 
 /* Writes `invalid duration "<input>": <reason>` into err. */
-static void duration_error(char *err, size_t err_size, const char *input,
-			   const char *reason)
+static void duration_error(char *err, size_t err_size, const char *input, const char *reason)
 {
-	duration_msg msg = { err, err_size, 0 };
+	duration_msg msg = {err, err_size, 0};
 
 	if (duration_error_begin(&msg, input))
 		duration_msg_puts(&msg, reason, strlen(reason));
@@ -157,11 +156,10 @@ static void duration_error(char *err, size_t err_size, const char *input,
 
 /* Same, with the offending part of the input quoted inside the reason:
  * <before>"<part>"<after>. */
-static void duration_error_at(char *err, size_t err_size, const char *input,
-			      const char *before, const char *part,
-			      size_t part_len, const char *after)
+static void duration_error_at(char *err, size_t err_size, const char *input, const char *before,
+                              const char *part, size_t part_len, const char *after)
 {
-	duration_msg msg = { err, err_size, 0 };
+	duration_msg msg = {err, err_size, 0};
 
 	if (!duration_error_begin(&msg, input))
 		return;
@@ -201,8 +199,7 @@ static bool duration_leading_int(const char **cursor, uint64_t *value)
  * fraction.  Digits past int64 precision are consumed but ignored (Go's
  * leadingFraction), so "0.100000000000000000000h" is fine.
  */
-static void duration_leading_fraction(const char **cursor, uint64_t *digits,
-				      double *scale)
+static void duration_leading_fraction(const char **cursor, uint64_t *digits, double *scale)
 {
 	const char *p = *cursor;
 	uint64_t x = 0;
@@ -233,8 +230,7 @@ static void duration_leading_fraction(const char **cursor, uint64_t *digits,
 
 static const duration_unit *duration_unit_lookup(const char *name, size_t len)
 {
-	for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]);
-	     i++) {
+	for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++) {
 		const duration_unit *unit = &duration_units[i];
 
 		if (strlen(unit->name) == len && memcmp(unit->name, name, len) == 0)
@@ -244,15 +240,16 @@ static const duration_unit *duration_unit_lookup(const char *name, size_t len)
 }
 
 static const char duration_overflow[] =
-	"out of range (a duration must fit in int64 nanoseconds, about "
-	"\xc2\xb1" "2562047h)";
+    "out of range (a duration must fit in int64 nanoseconds, about "
+    "\xc2\xb1"
+    "2562047h)";
 
 /*
  * Parses one <number><unit> term at *cursor (within `text`, for messages)
  * into *term_ns, a magnitude of at most 2^63, and advances the cursor.
  */
-static bool duration_parse_term(const char *text, const char **cursor,
-				uint64_t *term_ns, char *err, size_t err_size)
+static bool duration_parse_term(const char *text, const char **cursor, uint64_t *term_ns, char *err,
+                                size_t err_size)
 {
 	const char *p = *cursor, *unit_start;
 	const duration_unit *unit;
@@ -261,8 +258,7 @@ static bool duration_parse_term(const char *text, const char **cursor,
 	bool has_digits;
 
 	if (!(*p == '.' || duration_is_digit(*p))) {
-		duration_error_at(err, err_size, text, "expected a number at ",
-				  p, strlen(p), "");
+		duration_error_at(err, err_size, text, "expected a number at ", p, strlen(p), "");
 		return false;
 	}
 	if (!duration_leading_int(&p, &whole)) {
@@ -277,8 +273,7 @@ static bool duration_parse_term(const char *text, const char **cursor,
 		has_digits = has_digits || p != fraction_start;
 	}
 	if (!has_digits) {
-		duration_error(err, err_size, text,
-			       "expected digits around the decimal point");
+		duration_error(err, err_size, text, "expected digits around the decimal point");
 		return false;
 	}
 
@@ -292,10 +287,10 @@ static bool duration_parse_term(const char *text, const char **cursor,
 	}
 	unit = duration_unit_lookup(unit_start, (size_t)(p - unit_start));
 	if (unit == NULL) {
-		duration_error_at(err, err_size, text, "unknown unit ",
-				  unit_start, (size_t)(p - unit_start),
-				  " in duration (valid: ns, us, \xc2\xb5s, ms, "
-				  "s, m, h)");
+		duration_error_at(err, err_size, text, "unknown unit ", unit_start,
+		                  (size_t)(p - unit_start),
+		                  " in duration (valid: ns, us, \xc2\xb5s, ms, "
+		                  "s, m, h)");
 		return false;
 	}
 
@@ -307,8 +302,7 @@ static bool duration_parse_term(const char *text, const char **cursor,
 	/* Go does this step in float64 and truncates; doing the same keeps
 	 * "0.3333333333333333333h" at exactly 20m.  fraction < scale, so the
 	 * product is below one unit (<= 3.6e12 ns) and the cast is defined. */
-	value += (uint64_t)((double)fraction *
-			    ((double)unit->nanoseconds / scale));
+	value += (uint64_t)((double)fraction * ((double)unit->nanoseconds / scale));
 	if (value > DURATION_MAGNITUDE_LIMIT) {
 		duration_error(err, err_size, text, duration_overflow);
 		return false;
@@ -318,8 +312,7 @@ static bool duration_parse_term(const char *text, const char **cursor,
 	return true;
 }
 
-bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err,
-		    size_t err_size)
+bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err, size_t err_size)
 {
 	const char *p = text;
 	uint64_t total = 0; /* magnitude, nanoseconds, <= 2^63 */
@@ -331,8 +324,7 @@ bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err,
 	if (text == NULL || *text == '\0') {
 		if (err != NULL && err_size > 0)
 			snprintf(err, err_size, "invalid duration \"\": %s",
-				 text == NULL ? "no duration given"
-					      : "empty duration");
+			         text == NULL ? "no duration given" : "empty duration");
 		return false;
 	}
 	if (*p == '-' || *p == '+') {
@@ -346,8 +338,7 @@ bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err,
 		return true;
 	}
 	if (*p == '\0') {
-		duration_error(err, err_size, text,
-			       "expected a number after the sign");
+		duration_error(err, err_size, text, "expected a number after the sign");
 		return false;
 	}
 	while (*p != '\0') {
@@ -372,8 +363,7 @@ bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err,
 		if (total == DURATION_MAGNITUDE_LIMIT)
 			*nanoseconds_out = INT64_MIN;
 		else
-			*nanoseconds_out = negative ? -(int64_t)total
-						    : (int64_t)total;
+			*nanoseconds_out = negative ? -(int64_t)total : (int64_t)total;
 	}
 	return true;
 }
@@ -383,8 +373,7 @@ bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err,
  * without trailing zeros and without the point when it is zero; returns
  * value / 10^precision.
  */
-static uint64_t duration_put_fraction(char **end, uint64_t value,
-				      int precision)
+static uint64_t duration_put_fraction(char **end, uint64_t value, int precision)
 {
 	bool printing = false;
 
@@ -429,8 +418,7 @@ void duration_format(int64_t nanoseconds, char *buf, size_t buf_size)
 	char *end = scratch + sizeof(scratch) - 1;
 	char *start;
 	bool negative = nanoseconds < 0;
-	uint64_t magnitude = negative ? (uint64_t)0 - (uint64_t)nanoseconds
-				      : (uint64_t)nanoseconds;
+	uint64_t magnitude = negative ? (uint64_t)0 - (uint64_t)nanoseconds : (uint64_t)nanoseconds;
 
 	if (buf == NULL || buf_size == 0)
 		return;

@@ -13,8 +13,7 @@
  * except for the lone string "0".  Returns false on any syntax error or
  * overflow of int64 nanoseconds, with a one-line reason in err.
  */
-bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err,
-		    size_t err_size);
+bool duration_parse(const char *text, int64_t *nanoseconds_out, char *err, size_t err_size);
 
 /* Formats like Go's Duration.String(): 30s, 1m30s, 1h0m0s, 1.5s, 500ms, 0s.
  * buf must hold at least DURATION_FORMAT_MAX bytes. */

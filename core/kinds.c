@@ -7,15 +7,14 @@
 #include <string.h>
 
 static const kind_info kind_table[SMI_KIND_COUNT_V1] = {
-	{SMI_KIND_NAMESPACE, "namespaces", "Namespace", false},
-	{SMI_KIND_POD, "pods", "Pod", true},
-	{SMI_KIND_DEPLOYMENT, "deployments", "Deployment", true},
-	{SMI_KIND_STATEFULSET, "statefulsets", "Statefulset", true},
-	{SMI_KIND_DAEMONSET, "daemonsets", "Daemonset", true},
-	{SMI_KIND_JOB, "jobs", "Job", true},
-	{SMI_KIND_REPLICASET, "replicasets", "Replicaset", true},
-	{SMI_KIND_REPLICATIONCONTROLLER, "replicationcontrollers",
-	 "Replicationcontroller", true},
+    {SMI_KIND_NAMESPACE, "namespaces", "Namespace", false},
+    {SMI_KIND_POD, "pods", "Pod", true},
+    {SMI_KIND_DEPLOYMENT, "deployments", "Deployment", true},
+    {SMI_KIND_STATEFULSET, "statefulsets", "Statefulset", true},
+    {SMI_KIND_DAEMONSET, "daemonsets", "Daemonset", true},
+    {SMI_KIND_JOB, "jobs", "Job", true},
+    {SMI_KIND_REPLICASET, "replicasets", "Replicaset", true},
+    {SMI_KIND_REPLICATIONCONTROLLER, "replicationcontrollers", "Replicationcontroller", true},
 };
 
 const kind_info *kind_from_plural(const char *plural)

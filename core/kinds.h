@@ -8,8 +8,8 @@
 
 typedef struct kind_info {
 	smi_kind kind;
-	const char *plural;	 /* URL segment and RBAC resource: "deployments" */
-	const char *kind_name;	 /* emitted resource.kind: "Deployment" */
+	const char *plural;    /* URL segment and RBAC resource: "deployments" */
+	const char *kind_name; /* emitted resource.kind: "Deployment" */
 	bool namespaced;
 } kind_info;
 

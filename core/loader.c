@@ -18,8 +18,8 @@
 #include "log.h"
 
 #define ADAPTER_NAME_MAX 63
-#define TEMPLATES_MAX 64
-#define OPEN_ERR_SIZE 512
+#define TEMPLATES_MAX    64
+#define OPEN_ERR_SIZE    512
 
 struct adapter {
 	void *dl_handle;
@@ -36,12 +36,12 @@ struct adapter {
  * minor adds fields; the row for the adapter's own minor is the one used.
  */
 static const size_t descriptor_size_by_minor[] = {
-	/* 1.0 ends with identify */
-	offsetof(smi_adapter_descriptor, identify) + sizeof(smi_adapter_entry_fn),
+    /* 1.0 ends with identify */
+    offsetof(smi_adapter_descriptor, identify) + sizeof(smi_adapter_entry_fn),
 };
 _Static_assert(sizeof descriptor_size_by_minor / sizeof descriptor_size_by_minor[0] ==
-		       SMI_ADAPTER_ABI_MINOR + 1,
-	       "one minimum descriptor size per ABI minor");
+                   SMI_ADAPTER_ABI_MINOR + 1,
+               "one minimum descriptor size per ABI minor");
 
 /* Messages must stay on one line whatever an adapter or dlerror() put in
  * them, so control characters become spaces and a trailing one goes. */
@@ -56,7 +56,7 @@ static void flatten_line(char *text)
 }
 
 static void set_err(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t err_size, const char *fmt, ...)
 {
@@ -70,8 +70,8 @@ static void set_err(char *err, size_t err_size, const char *fmt, ...)
 }
 
 /* "adapter FILE: " + the formatted reason. */
-static void file_err(char *err, size_t err_size, const char *file, const char *fmt,
-		     ...) __attribute__((format(printf, 4, 5)));
+static void file_err(char *err, size_t err_size, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void file_err(char *err, size_t err_size, const char *file, const char *fmt, ...)
 {
@@ -93,7 +93,7 @@ static bool adapter_name_valid(const char *name)
 	for (; name[i] != '\0'; i++) {
 		char c = name[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			  (i > 0 && (c == '_' || c == '-'));
+		          (i > 0 && (c == '_' || c == '-'));
 		if (!ok || i >= ADAPTER_NAME_MAX)
 			return false;
 	}
@@ -106,8 +106,8 @@ static bool template_id_valid(const char *id)
 	if (!(id[0] >= 'a' && id[0] <= 'z'))
 		return false;
 	for (const char *c = id + 1; *c; c++) {
-		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-			  *c == '_' || *c == '.' || *c == '-';
+		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+		          *c == '.' || *c == '-';
 		if (!ok)
 			return false;
 	}
@@ -119,14 +119,14 @@ static bool template_id_valid(const char *id)
  * so that dlopen() opens that file, the one we checked, instead of
  * searching the library path.
  */
-static bool resolve_file(const char *name, const char *path, const char *adapters_dir,
-			 char *file, size_t file_size, char *err, size_t err_size)
+static bool resolve_file(const char *name, const char *path, const char *adapters_dir, char *file,
+                         size_t file_size, char *err, size_t err_size)
 {
 	if (name != NULL && !adapter_name_valid(name)) {
 		set_err(err, err_size,
-			"adapter.name \"%.64s\" is not a valid adapter name: it must match "
-			"[a-z0-9][a-z0-9_-]* and be at most %d characters",
-			name, ADAPTER_NAME_MAX);
+		        "adapter.name \"%.64s\" is not a valid adapter name: it must match "
+		        "[a-z0-9][a-z0-9_-]* and be at most %d characters",
+		        name, ADAPTER_NAME_MAX);
 		return false;
 	}
 	int n;
@@ -136,19 +136,18 @@ static bool resolve_file(const char *name, const char *path, const char *adapter
 		set_err(err, err_size, "adapter: neither adapter.name nor adapter.path is set");
 		return false;
 	} else if (adapters_dir == NULL || adapters_dir[0] == '\0') {
-		set_err(err, err_size,
-			"adapter %s: no adapters directory to look it up in", name);
+		set_err(err, err_size, "adapter %s: no adapters directory to look it up in", name);
 		return false;
 	} else {
 		size_t dir_len = strlen(adapters_dir);
 		while (dir_len > 1 && adapters_dir[dir_len - 1] == '/')
 			dir_len--;
 		n = snprintf(file, file_size, "%.*s%s%s.so", (int)dir_len, adapters_dir,
-			     adapters_dir[dir_len - 1] == '/' ? "" : "/", name);
+		             adapters_dir[dir_len - 1] == '/' ? "" : "/", name);
 	}
 	if (n < 0 || (size_t)n >= file_size) {
 		set_err(err, err_size, "adapter %.64s: resolved path is longer than %zu bytes",
-			name ? name : path, file_size - 1);
+		        name ? name : path, file_size - 1);
 		return false;
 	}
 	return true;
@@ -160,15 +159,15 @@ static bool resolve_file(const char *name, const char *path, const char *adapter
  * O_NONBLOCK keeps a FIFO from hanging the server at start-up.
  */
 static bool check_elf_file(const char *file, const char *name, const char *path,
-			   const char *adapters_dir, char *err, size_t err_size)
+                           const char *adapters_dir, char *err, size_t err_size)
 {
 	bool ok = false;
 	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT && (path == NULL || path[0] == '\0'))
 			file_err(err, err_size, file,
-				 "no such file (looked up adapter.name \"%s\" in %s)", name,
-				 adapters_dir);
+			         "no such file (looked up adapter.name \"%s\" in %s)", name,
+			         adapters_dir);
 		else if (errno == ENOENT)
 			file_err(err, err_size, file, "no such file (from adapter.path)");
 		else
@@ -197,9 +196,12 @@ static bool check_elf_file(const char *file, const char *name, const char *path,
 		file_err(err, err_size, file, "cannot read: %s", strerror(errno));
 		goto out;
 	}
-	if (got != (ssize_t)sizeof magic || memcmp(magic, "\x7f" "ELF", 4) != 0) {
+	if (got != (ssize_t)sizeof magic || memcmp(magic,
+	                                           "\x7f"
+	                                           "ELF",
+	                                           4) != 0) {
 		file_err(err, err_size, file,
-			 "not an ELF file: an adapter is a shared object built from C");
+		         "not an ELF file: an adapter is a shared object built from C");
 		goto out;
 	}
 	ok = true;
@@ -221,17 +223,18 @@ static void dlopen_err(char *err, size_t err_size, const char *file, const char 
 }
 
 static bool check_templates(const smi_adapter_descriptor *d, const char *file, char *err,
-			    size_t err_size)
+                            size_t err_size)
 {
 	if (d->n_templates > TEMPLATES_MAX) {
-		file_err(err, err_size, file, "descriptor declares %zu templates, at most %d allowed",
-			 d->n_templates, TEMPLATES_MAX);
+		file_err(err, err_size, file,
+		         "descriptor declares %zu templates, at most %d allowed", d->n_templates,
+		         TEMPLATES_MAX);
 		return false;
 	}
 	if (d->n_templates > 0 && d->templates == NULL) {
 		file_err(err, err_size, file,
-			 "descriptor declares %zu templates but 'templates' is NULL",
-			 d->n_templates);
+		         "descriptor declares %zu templates but 'templates' is NULL",
+		         d->n_templates);
 		return false;
 	}
 	for (size_t i = 0; i < d->n_templates; i++) {
@@ -242,8 +245,8 @@ static bool check_templates(const smi_adapter_descriptor *d, const char *file, c
 		}
 		if (!template_id_valid(t->id)) {
 			file_err(err, err_size, file,
-				 "template %zu id \"%.64s\" does not match [a-z][a-z0-9_.-]*", i,
-				 t->id);
+			         "template %zu id \"%.64s\" does not match [a-z][a-z0-9_.-]*", i,
+			         t->id);
 			return false;
 		}
 		if (t->text == NULL) {
@@ -253,8 +256,8 @@ static bool check_templates(const smi_adapter_descriptor *d, const char *file, c
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(d->templates[j].id, t->id) == 0) {
 				file_err(err, err_size, file,
-					 "template id \"%s\" is used twice (templates %zu and %zu)",
-					 t->id, j, i);
+				         "template id \"%s\" is used twice (templates %zu and %zu)",
+				         t->id, j, i);
 				return false;
 			}
 		}
@@ -264,27 +267,28 @@ static bool check_templates(const smi_adapter_descriptor *d, const char *file, c
 
 /* The order matters: nothing past struct_size is read before the version
  * and size checks have shown that the adapter's minor defines it. */
-static bool check_descriptor(const smi_adapter_descriptor *d, const char *name,
-			     const char *file, char *err, size_t err_size)
+static bool check_descriptor(const smi_adapter_descriptor *d, const char *name, const char *file,
+                             char *err, size_t err_size)
 {
 	if (d->abi_major != SMI_ADAPTER_ABI_MAJOR) {
 		file_err(err, err_size, file, "ABI major %u, this server speaks ABI %d.%d",
-			 (unsigned)d->abi_major, SMI_ADAPTER_ABI_MAJOR, SMI_ADAPTER_ABI_MINOR);
+		         (unsigned)d->abi_major, SMI_ADAPTER_ABI_MAJOR, SMI_ADAPTER_ABI_MINOR);
 		return false;
 	}
 	if (d->abi_minor > SMI_ADAPTER_ABI_MINOR) {
 		file_err(err, err_size, file,
-			 "built for ABI %u.%u, newer than this server's ABI %d.%d; "
-			 "upgrade smi-metrics",
-			 (unsigned)d->abi_major, (unsigned)d->abi_minor, SMI_ADAPTER_ABI_MAJOR,
-			 SMI_ADAPTER_ABI_MINOR);
+		         "built for ABI %u.%u, newer than this server's ABI %d.%d; "
+		         "upgrade smi-metrics",
+		         (unsigned)d->abi_major, (unsigned)d->abi_minor, SMI_ADAPTER_ABI_MAJOR,
+		         SMI_ADAPTER_ABI_MINOR);
 		return false;
 	}
 	size_t needed = descriptor_size_by_minor[d->abi_minor];
 	if (d->struct_size < needed) {
-		file_err(err, err_size, file, "descriptor is %u bytes, ABI %u.%u needs at least %zu",
-			 (unsigned)d->struct_size, (unsigned)d->abi_major,
-			 (unsigned)d->abi_minor, needed);
+		file_err(err, err_size, file,
+		         "descriptor is %u bytes, ABI %u.%u needs at least %zu",
+		         (unsigned)d->struct_size, (unsigned)d->abi_major, (unsigned)d->abi_minor,
+		         needed);
 		return false;
 	}
 	if (d->name == NULL || d->name[0] == '\0') {
@@ -293,14 +297,14 @@ static bool check_descriptor(const smi_adapter_descriptor *d, const char *name,
 	}
 	if (!adapter_name_valid(d->name)) {
 		file_err(err, err_size, file,
-			 "descriptor name \"%.64s\" does not match [a-z0-9][a-z0-9_-]* "
-			 "(at most %d characters)",
-			 d->name, ADAPTER_NAME_MAX);
+		         "descriptor name \"%.64s\" does not match [a-z0-9][a-z0-9_-]* "
+		         "(at most %d characters)",
+		         d->name, ADAPTER_NAME_MAX);
 		return false;
 	}
 	if (name != NULL && strcmp(d->name, name) != 0) {
 		file_err(err, err_size, file,
-			 "descriptor name is \"%s\", but adapter.name is \"%s\"", d->name, name);
+		         "descriptor name is \"%s\", but adapter.name is \"%s\"", d->name, name);
 		return false;
 	}
 	if (d->version == NULL) {
@@ -311,22 +315,22 @@ static bool check_descriptor(const smi_adapter_descriptor *d, const char *name,
 		const char *field;
 		bool present;
 	} callbacks[] = {
-		{"open", d->open != NULL},	 {"close", d->close != NULL},
-		{"kinds", d->kinds != NULL},	 {"plan", d->plan != NULL},
-		{"identify", d->identify != NULL},
+	    {"open", d->open != NULL},         {"close", d->close != NULL},
+	    {"kinds", d->kinds != NULL},       {"plan", d->plan != NULL},
+	    {"identify", d->identify != NULL},
 	};
 	for (size_t i = 0; i < sizeof callbacks / sizeof callbacks[0]; i++) {
 		if (!callbacks[i].present) {
 			file_err(err, err_size, file, "descriptor callback '%s' is NULL",
-				 callbacks[i].field);
+			         callbacks[i].field);
 			return false;
 		}
 	}
 	return check_templates(d, file, err, err_size);
 }
 
-adapter *adapter_load(const char *name, const char *path, const char *adapters_dir,
-		      char *err, size_t err_size)
+adapter *adapter_load(const char *name, const char *path, const char *adapters_dir, char *err,
+                      size_t err_size)
 {
 	char file[PATH_MAX];
 	if (!resolve_file(name, path, adapters_dir, file, sizeof file, err, err_size))
@@ -351,8 +355,8 @@ adapter *adapter_load(const char *name, const char *path, const char *adapters_d
 	void *symbol = dlsym(a->dl_handle, SMI_ADAPTER_ENTRY_SYMBOL);
 	if (symbol == NULL) {
 		file_err(err, err_size, file,
-			 "symbol " SMI_ADAPTER_ENTRY_SYMBOL " not found: "
-			 "is this an smi-metrics adapter?");
+		         "symbol " SMI_ADAPTER_ENTRY_SYMBOL " not found: "
+		         "is this an smi-metrics adapter?");
 		goto fail;
 	}
 	/* POSIX guarantees a dlsym() result converts to a function pointer;
@@ -370,8 +374,8 @@ adapter *adapter_load(const char *name, const char *path, const char *adapters_d
 		goto fail;
 
 	log_msg(LOG_INFO, "adapter %s %s loaded from %s (ABI %u.%u)", a->descriptor->name,
-		a->descriptor->version, file, (unsigned)a->descriptor->abi_major,
-		(unsigned)a->descriptor->abi_minor);
+	        a->descriptor->version, file, (unsigned)a->descriptor->abi_major,
+	        (unsigned)a->descriptor->abi_minor);
 	return a;
 fail:
 	adapter_unload(a);
@@ -400,7 +404,7 @@ int adapter_open(adapter *a, const smi_host *host, char *err, size_t err_size)
 			set_err(err, err_size, "adapter %s: %s", a->descriptor->name, adapter_err);
 		else
 			set_err(err, err_size, "adapter %s: open failed with status %d",
-				a->descriptor->name, (int)status);
+			        a->descriptor->name, (int)status);
 		return status;
 	}
 	a->state = state;
@@ -418,7 +422,7 @@ void adapter_unload(adapter *a)
 	if (a->dl_handle != NULL && dlclose(a->dl_handle) != 0) {
 		const char *detail = dlerror();
 		log_msg(LOG_WARN, "adapter %s: dlclose failed: %s", a->file,
-			detail ? detail : "unknown error");
+		        detail ? detail : "unknown error");
 	}
 	free(a);
 }
@@ -428,6 +432,12 @@ const smi_adapter_descriptor *adapter_descriptor(const adapter *a)
 	return a ? a->descriptor : NULL;
 }
 
-void *adapter_state(const adapter *a) { return a ? a->state : NULL; }
+void *adapter_state(const adapter *a)
+{
+	return a ? a->state : NULL;
+}
 
-const char *adapter_file(const adapter *a) { return a ? a->file : NULL; }
+const char *adapter_file(const adapter *a)
+{
+	return a ? a->file : NULL;
+}

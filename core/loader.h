@@ -19,13 +19,12 @@ typedef struct adapter adapter; /* a loaded, opened adapter */
  *   "adapter /x/y.so: ABI major 2, this server speaks 1"
  * Does not open the adapter (see adapter_open).
  */
-adapter *adapter_load(const char *name, const char *path,
-		      const char *adapters_dir, char *err, size_t err_size);
+adapter *adapter_load(const char *name, const char *path, const char *adapters_dir, char *err,
+                      size_t err_size);
 
 /* Calls the adapter's open() with `host`; on failure the adapter's
  * message, prefixed with its name, is in err. */
-int adapter_open(adapter *a, const smi_host *host, char *err,
-		 size_t err_size);
+int adapter_open(adapter *a, const smi_host *host, char *err, size_t err_size);
 
 /* Calls close() if opened, dlclose()s, frees. NULL is fine. */
 void adapter_unload(adapter *a);

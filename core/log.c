@@ -19,9 +19,15 @@ int log_level_from_name(const char *name)
 	return -1;
 }
 
-void log_set_level(log_level level) { atomic_store(&current_level, (int)level); }
+void log_set_level(log_level level)
+{
+	atomic_store(&current_level, (int)level);
+}
 
-log_level log_get_level(void) { return (log_level)atomic_load(&current_level); }
+log_level log_get_level(void)
+{
+	return (log_level)atomic_load(&current_level);
+}
 
 void log_msg(log_level level, const char *fmt, ...)
 {
@@ -33,9 +39,8 @@ void log_msg(log_level level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000L,
-			 level_names[level]);
+	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	                 tm.tm_sec, now.tv_nsec / 1000000L, level_names[level]);
 	va_list ap;
 	va_start(ap, fmt);
 	if (n > 0 && (size_t)n < sizeof line)

@@ -34,22 +34,22 @@ enum { EXIT_RUNTIME = 1, EXIT_CONFIG = 2, EXIT_ADAPTER = 3 };
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: smi-metrics --config FILE [--check-config]\n"
-		"       smi-metrics --version | --help\n"
-		"\n"
-		"Serves the SMI Traffic Metrics API (metrics.smi-spec.io/v1alpha1) as a\n"
-		"Kubernetes aggregated API server, answering from a mesh's Prometheus metrics\n"
-		"through the adapter named in the config file.\n"
-		"\n"
-		"  -c, --config FILE    configuration file (YAML or JSON); see README\n"
-		"      --check-config   load the config and the adapter, check every key and\n"
-		"                       query template, print a summary and exit\n"
-		"  -V, --version        print the version and the adapter ABI, then exit\n"
-		"  -h, --help           this text\n"
-		"\n"
-		"Exit codes: 0 ok, 1 runtime failure, 2 config error, 3 adapter error.\n"
-		"Default adapters directory: %s\n",
-		SMI_ADAPTER_DIR);
+	        "Usage: smi-metrics --config FILE [--check-config]\n"
+	        "       smi-metrics --version | --help\n"
+	        "\n"
+	        "Serves the SMI Traffic Metrics API (metrics.smi-spec.io/v1alpha1) as a\n"
+	        "Kubernetes aggregated API server, answering from a mesh's Prometheus metrics\n"
+	        "through the adapter named in the config file.\n"
+	        "\n"
+	        "  -c, --config FILE    configuration file (YAML or JSON); see README\n"
+	        "      --check-config   load the config and the adapter, check every key and\n"
+	        "                       query template, print a summary and exit\n"
+	        "  -V, --version        print the version and the adapter ABI, then exit\n"
+	        "  -h, --help           this text\n"
+	        "\n"
+	        "Exit codes: 0 ok, 1 runtime failure, 2 config error, 3 adapter error.\n"
+	        "Default adapters directory: %s\n",
+	        SMI_ADAPTER_DIR);
 }
 
 typedef struct app {
@@ -94,8 +94,8 @@ static int app_load(app *a, const char *config_path)
 	}
 	int level = log_level_from_name(a->cfg->log.level);
 	log_set_level(level < 0 ? LOG_INFO : (log_level)level);
-	a->adapter = adapter_load(a->cfg->adapter.name, a->cfg->adapter.path, a->cfg->adapter.adapters_dir,
-				  err, sizeof err);
+	a->adapter = adapter_load(a->cfg->adapter.name, a->cfg->adapter.path,
+	                          a->cfg->adapter.adapters_dir, err, sizeof err);
 	if (!a->adapter) {
 		fprintf(stderr, "smi-metrics: %s\n", err);
 		return EXIT_ADAPTER;
@@ -116,8 +116,9 @@ static int app_load(app *a, const char *config_path)
 static void print_summary(const app *a)
 {
 	const smi_adapter_descriptor *d = adapter_descriptor(a->adapter);
-	printf("config %s is valid\nadapter %s %s (%s), ABI %u.%u, %zu query templates\n", a->cfg->path,
-	       d->name, d->version, adapter_file(a->adapter), d->abi_major, d->abi_minor, d->n_templates);
+	printf("config %s is valid\nadapter %s %s (%s), ABI %u.%u, %zu query templates\n",
+	       a->cfg->path, d->name, d->version, adapter_file(a->adapter), d->abi_major,
+	       d->abi_minor, d->n_templates);
 	printf("kinds:");
 	uint64_t kinds = d->kinds(adapter_state(a->adapter));
 	for (unsigned k = 0; k < SMI_KIND_COUNT_V1; k++)
@@ -135,12 +136,12 @@ static int app_security(app *a, char *err, size_t err_size)
 	char why[768];
 	if (cfg->kubernetes.enabled) {
 		kube_settings ks = {.in_cluster = cfg->kubernetes.in_cluster,
-				    .kubeconfig = cfg->kubernetes.kubeconfig,
-				    .server = cfg->kubernetes.server,
-				    .ca_file = cfg->kubernetes.ca_file,
-				    .token_file = cfg->kubernetes.token_file,
-				    .token_refresh_ms = cfg->kubernetes.token_refresh_ms,
-				    .timeout_ms = cfg->kubernetes.timeout_ms};
+		                    .kubeconfig = cfg->kubernetes.kubeconfig,
+		                    .server = cfg->kubernetes.server,
+		                    .ca_file = cfg->kubernetes.ca_file,
+		                    .token_file = cfg->kubernetes.token_file,
+		                    .token_refresh_ms = cfg->kubernetes.token_refresh_ms,
+		                    .timeout_ms = cfg->kubernetes.timeout_ms};
 		a->kube = kube_client_new(&ks, why, sizeof why);
 		if (!a->kube) {
 			snprintf(err, err_size, "kubernetes: %s", why);
@@ -158,7 +159,8 @@ static int app_security(app *a, char *err, size_t err_size)
 		snprintf(err, err_size, "out of memory");
 		return EXIT_RUNTIME;
 	}
-	a->tls = tls_store_new(cfg->server.tls_cert_file, cfg->server.tls_key_file, a->authcfg, why, sizeof why);
+	a->tls = tls_store_new(cfg->server.tls_cert_file, cfg->server.tls_key_file, a->authcfg, why,
+	                       sizeof why);
 	if (!a->tls) {
 		snprintf(err, err_size, "server.tlsCertFile: %s", why);
 		return EXIT_CONFIG;
@@ -166,8 +168,9 @@ static int app_security(app *a, char *err, size_t err_size)
 	if (authcfg_start(a->authcfg, err, err_size) != 0 ||
 	    tls_store_start(a->tls, cfg->server.cert_reload_interval_ms, err, err_size) != 0)
 		return EXIT_RUNTIME;
-	log_msg(LOG_INFO, "authorization: %s%s%s", cfg->authorization.webhook ? "Webhook (SubjectAccessReview)" : "AlwaysAllow",
-		a->kube ? ", kube-apiserver " : "", a->kube ? kube_server(a->kube) : "");
+	log_msg(LOG_INFO, "authorization: %s%s%s",
+	        cfg->authorization.webhook ? "Webhook (SubjectAccessReview)" : "AlwaysAllow",
+	        a->kube ? ", kube-apiserver " : "", a->kube ? kube_server(a->kube) : "");
 	return 0;
 }
 
@@ -180,7 +183,7 @@ static void raise_fd_limit(void)
 		lim.rlim_cur = lim.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
 			log_msg(LOG_WARN, "cannot raise the open-file limit to %llu",
-				(unsigned long long)lim.rlim_max);
+			        (unsigned long long)lim.rlim_max);
 	}
 }
 
@@ -199,22 +202,23 @@ static int app_run(app *a)
 
 	const config *cfg = a->cfg;
 	prom_options prom_opts = {
-		.url = cfg->prometheus.url,
-		.timeout_ms = cfg->prometheus.timeout_ms,
-		.max_response_bytes = cfg->prometheus.max_response_bytes,
-		.bearer_token_file = cfg->prometheus.bearer_token_file,
-		.basic_auth_username_file = cfg->prometheus.basic_auth_username_file,
-		.basic_auth_password_file = cfg->prometheus.basic_auth_password_file,
-		.tls_ca_file = cfg->prometheus.tls_ca_file,
-		.tls_cert_file = cfg->prometheus.tls_cert_file,
-		.tls_key_file = cfg->prometheus.tls_key_file,
-		.tls_server_name = cfg->prometheus.tls_server_name,
-		.tls_insecure_skip_verify = cfg->prometheus.tls_insecure_skip_verify,
-		.header_names = (const char *const *)cfg->prometheus.header_names,
-		.header_values = (const char *const *)cfg->prometheus.header_values,
-		.n_headers = cfg->prometheus.n_headers,
+	    .url = cfg->prometheus.url,
+	    .timeout_ms = cfg->prometheus.timeout_ms,
+	    .max_response_bytes = cfg->prometheus.max_response_bytes,
+	    .bearer_token_file = cfg->prometheus.bearer_token_file,
+	    .basic_auth_username_file = cfg->prometheus.basic_auth_username_file,
+	    .basic_auth_password_file = cfg->prometheus.basic_auth_password_file,
+	    .tls_ca_file = cfg->prometheus.tls_ca_file,
+	    .tls_cert_file = cfg->prometheus.tls_cert_file,
+	    .tls_key_file = cfg->prometheus.tls_key_file,
+	    .tls_server_name = cfg->prometheus.tls_server_name,
+	    .tls_insecure_skip_verify = cfg->prometheus.tls_insecure_skip_verify,
+	    .header_names = (const char *const *)cfg->prometheus.header_names,
+	    .header_values = (const char *const *)cfg->prometheus.header_values,
+	    .n_headers = cfg->prometheus.n_headers,
 	};
-	(void)prom_method_from_name(cfg->prometheus.method, &prom_opts.method); /* checked by config_load */
+	(void)prom_method_from_name(cfg->prometheus.method,
+	                            &prom_opts.method); /* checked by config_load */
 	a->prom = prom_client_new_with_options(&prom_opts, err, sizeof err);
 	if (!a->prom) {
 		fprintf(stderr, "smi-metrics: prometheus: %s\n", err);
@@ -235,15 +239,19 @@ static int app_run(app *a)
 		fprintf(stderr, "smi-metrics: out of memory\n");
 		return EXIT_RUNTIME;
 	}
-	server_security sec = {.authcfg = a->authcfg, .authn = a->authn, .authz = a->authz, .tls = a->tls};
+	server_security sec = {
+	    .authcfg = a->authcfg, .authn = a->authn, .authz = a->authz, .tls = a->tls};
 	a->server = server_start(a->cfg, a->api, &sec, a->sm, err, sizeof err);
 	if (!a->server) {
 		fprintf(stderr, "smi-metrics: %s\n", err);
 		return EXIT_RUNTIME;
 	}
-	log_msg(LOG_INFO, "serving metrics.smi-spec.io/v1alpha1 on https://%s with adapter %s, admin on %s, Prometheus %s",
-		a->cfg->server.listen, adapter_descriptor(a->adapter)->name,
-		*a->cfg->admin.listen ? a->cfg->admin.listen : "(disabled)", a->cfg->prometheus.url);
+	log_msg(LOG_INFO,
+	        "serving metrics.smi-spec.io/v1alpha1 on https://%s with adapter %s, admin on %s, "
+	        "Prometheus %s",
+	        a->cfg->server.listen, adapter_descriptor(a->adapter)->name,
+	        *a->cfg->admin.listen ? a->cfg->admin.listen : "(disabled)",
+	        a->cfg->prometheus.url);
 	int sig = 0;
 	/* SIGHUP does not reload the config file: the adapter, its templates
 	 * and the listeners would all have to be swapped under live requests,
@@ -251,10 +259,11 @@ static int app_run(app *a)
 	 * pods (the chart's checksum annotation).  Certificates, CA bundles,
 	 * the auth ConfigMap and credential files reload by themselves. */
 	while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
-		log_msg(LOG_WARN, "SIGHUP ignored: the config file is read at start only; restart to "
-				  "apply changes (TLS files and credentials reload by themselves)");
+		log_msg(LOG_WARN,
+		        "SIGHUP ignored: the config file is read at start only; restart to "
+		        "apply changes (TLS files and credentials reload by themselves)");
 	log_msg(LOG_INFO, "received %s: draining requests (up to %d s) and stopping",
-		sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_GRACE_SECONDS);
+	        sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_GRACE_SECONDS);
 	server_drain(a->server, SHUTDOWN_GRACE_SECONDS);
 	a->server = NULL;
 	log_msg(LOG_INFO, "stopped");
@@ -264,11 +273,11 @@ static int app_run(app *a)
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL;
 	int check_only = 0, opt;
@@ -277,8 +286,8 @@ int main(int argc, char **argv)
 		case 'c': config_path = optarg; break;
 		case 'k': check_only = 1; break;
 		case 'V':
-			printf("smi-metrics %s (adapter ABI %d.%d)\n", SMI_VERSION, SMI_ADAPTER_ABI_MAJOR,
-			       SMI_ADAPTER_ABI_MINOR);
+			printf("smi-metrics %s (adapter ABI %d.%d)\n", SMI_VERSION,
+			       SMI_ADAPTER_ABI_MAJOR, SMI_ADAPTER_ABI_MINOR);
 			return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_CONFIG;

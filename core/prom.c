@@ -39,7 +39,7 @@
 #define PROM_MAX_JSON_DEPTH 32
 /* Idle multi handles kept per client, and idle connections per handle:
  * bounds the connections left open to Prometheus at 16 * 8. */
-#define PROM_POOL_MAX_IDLE 16
+#define PROM_POOL_MAX_IDLE        16
 #define PROM_MAX_IDLE_CONNECTIONS 8L
 /* milliseconds; an upper bound, libcurl wakes earlier when it needs to */
 #define PROM_POLL_INTERVAL_MS 1000
@@ -90,16 +90,16 @@ struct prom_client {
 
 /* One query in flight. */
 typedef struct prom_transfer {
-	CURL *easy;          /* NULL once finished and cleaned up */
-	bool in_multi;       /* easy was added to the multi handle */
-	prom_result *result; /* borrowed: the caller's slot */
-	char *url;           /* owned */
-	char *form;          /* owned: the POST body, NULL for a GET */
+	CURL *easy;                   /* NULL once finished and cleaned up */
+	bool in_multi;                /* easy was added to the multi handle */
+	prom_result *result;          /* borrowed: the caller's slot */
+	char *url;                    /* owned */
+	char *form;                   /* owned: the POST body, NULL for a GET */
 	const struct prom_call *call; /* borrowed: what the call's queries share */
-	char *body;          /* owned: the answer received so far */
-	size_t body_len;     /* bytes */
-	size_t body_cap;     /* bytes */
-	size_t body_max;     /* bytes: the client's max_body_bytes */
+	char *body;                   /* owned: the answer received so far */
+	size_t body_len;              /* bytes */
+	size_t body_cap;              /* bytes */
+	size_t body_max;              /* bytes: the client's max_body_bytes */
 	bool body_too_large;
 	bool out_of_memory;
 	bool finished; /* result->outcome and message are final */
@@ -138,14 +138,10 @@ static void prom_curl_global_init(void)
 const char *prom_outcome_name(prom_outcome outcome)
 {
 	switch (outcome) {
-	case PROM_OK:
-		return "ok";
-	case PROM_UNAVAILABLE:
-		return "unavailable";
-	case PROM_TIMEOUT:
-		return "timeout";
-	case PROM_BAD_RESPONSE:
-		return "bad_response";
+	case PROM_OK: return "ok";
+	case PROM_UNAVAILABLE: return "unavailable";
+	case PROM_TIMEOUT: return "timeout";
+	case PROM_BAD_RESPONSE: return "bad_response";
 	}
 	return "unknown";
 }
@@ -207,12 +203,10 @@ static void prom_message_tidy(char *message)
 	}
 }
 
-static void prom_fail(prom_result *result, prom_outcome outcome,
-		      const char *format, ...)
-	__attribute__((format(printf, 3, 4)));
+static void prom_fail(prom_result *result, prom_outcome outcome, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void prom_fail(prom_result *result, prom_outcome outcome,
-		      const char *format, ...)
+static void prom_fail(prom_result *result, prom_outcome outcome, const char *format, ...)
 {
 	va_list args;
 
@@ -261,8 +255,7 @@ static void prom_fail_too_large(prom_result *result, size_t max_bytes)
 
 /* Whether no array or object in body nests deeper than max_depth; a cheap
  * scan so that depth bombs never reach the recursive parser. */
-static bool prom_json_depth_within(const char *body, size_t len,
-				   unsigned max_depth)
+static bool prom_json_depth_within(const char *body, size_t len, unsigned max_depth)
 {
 	unsigned depth = 0;
 	bool in_string = false;
@@ -350,12 +343,12 @@ typedef struct prom_vector_size {
 } prom_vector_size;
 
 _Static_assert(sizeof(prom_series) % _Alignof(prom_label) == 0,
-	       "labels must stay aligned when placed after the series");
+               "labels must stay aligned when placed after the series");
 
 /* Checks one element of data.result and adds what it needs to size; on
  * failure fills result and returns false. */
 static bool prom_check_series(json_t *item, size_t index, prom_vector_size *size,
-			      prom_result *result)
+                              prom_result *result)
 {
 	json_t *metric = json_object_get(item, "metric");
 	json_t *pair = json_object_get(item, "value");
@@ -365,47 +358,52 @@ static bool prom_check_series(json_t *item, size_t index, prom_vector_size *size
 	double value;
 
 	if (!json_is_object(item)) {
-		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned a malformed vector: data.result[%zu] is not an object",
-			  index);
+		prom_fail(
+		    result, PROM_BAD_RESPONSE,
+		    "Prometheus returned a malformed vector: data.result[%zu] is not an object",
+		    index);
 		return false;
 	}
 	if (!json_is_object(metric)) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned a malformed vector: data.result[%zu].metric is not an object",
-			  index);
+		          "Prometheus returned a malformed vector: data.result[%zu].metric is not "
+		          "an object",
+		          index);
 		return false;
 	}
-	json_object_foreach(metric, name, label_value) {
+	json_object_foreach(metric, name, label_value)
+	{
 		if (!json_is_string(label_value)) {
 			prom_fail(result, PROM_BAD_RESPONSE,
-				  "Prometheus returned a malformed vector: data.result[%zu].metric.%.64s is not a string",
-				  index, name);
+			          "Prometheus returned a malformed vector: "
+			          "data.result[%zu].metric.%.64s is not a string",
+			          index, name);
 			return false;
 		}
 		size->n_labels++;
-		size->string_bytes += strlen(name) + 1 +
-				      json_string_length(label_value) + 1;
+		size->string_bytes += strlen(name) + 1 + json_string_length(label_value) + 1;
 	}
 	if (!pair && json_object_get(item, "histogram")) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned a native histogram at data.result[%zu]; only float samples are supported",
-			  index);
+		          "Prometheus returned a native histogram at data.result[%zu]; only float "
+		          "samples are supported",
+		          index);
 		return false;
 	}
 	if (!json_is_array(pair) || json_array_size(pair) != 2 ||
-	    !json_is_number(json_array_get(pair, 0)) ||
-	    !json_is_string(json_array_get(pair, 1))) {
+	    !json_is_number(json_array_get(pair, 0)) || !json_is_string(json_array_get(pair, 1))) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned a malformed vector: data.result[%zu].value is not [time, \"value\"]",
-			  index);
+		          "Prometheus returned a malformed vector: data.result[%zu].value is not "
+		          "[time, \"value\"]",
+		          index);
 		return false;
 	}
 	text = json_string_value(json_array_get(pair, 1));
 	if (!prom_parse_sample_value(text, &value)) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned a malformed vector: data.result[%zu] has the sample value \"%.40s\", which is not a number",
-			  index, text);
+		          "Prometheus returned a malformed vector: data.result[%zu] has the sample "
+		          "value \"%.40s\", which is not a number",
+		          index, text);
 		return false;
 	}
 	return true;
@@ -430,31 +428,30 @@ static char *prom_place_string(char **cursor, const char *text, size_t len)
 }
 
 /* Copies the labels of an already checked series into the block. */
-static void prom_copy_labels(json_t *item, prom_series *series,
-			     prom_label **label_cursor, char **string_cursor)
+static void prom_copy_labels(json_t *item, prom_series *series, prom_label **label_cursor,
+                             char **string_cursor)
 {
 	const char *name;
 	json_t *label_value;
 
 	series->labels = series->n_labels ? *label_cursor : NULL;
-	json_object_foreach(json_object_get(item, "metric"), name, label_value) {
+	json_object_foreach(json_object_get(item, "metric"), name, label_value)
+	{
 		prom_label *label = *label_cursor;
 		label->name = prom_place_string(string_cursor, name, strlen(name));
-		label->value = prom_place_string(string_cursor,
-						 json_string_value(label_value),
-						 json_string_length(label_value));
+		label->value = prom_place_string(string_cursor, json_string_value(label_value),
+		                                 json_string_length(label_value));
 		(*label_cursor)++;
 	}
 	if (series->n_labels > 1)
-		qsort(series->labels, series->n_labels, sizeof(prom_label),
-		      prom_label_compare);
+		qsort(series->labels, series->n_labels, sizeof(prom_label), prom_label_compare);
 }
 
 /* Turns a checked data.result array into result->series: one allocation
  * of exactly the size needed, released by prom_result_clear(). */
 static bool prom_fill_vector(json_t *items, prom_result *result)
 {
-	prom_vector_size size = { .n_series = json_array_size(items) };
+	prom_vector_size size = {.n_series = json_array_size(items)};
 	size_t series_bytes, label_bytes, total;
 	prom_series *series = NULL;
 	prom_label *label_cursor;
@@ -466,28 +463,28 @@ static bool prom_fill_vector(json_t *items, prom_result *result)
 		return true;
 	/* First pass checks everything and sizes the block, so that the
 	 * second pass cannot fail half way. */
-	json_array_foreach(items, index, item) {
+	json_array_foreach(items, index, item)
+	{
 		if (!prom_check_series(item, index, &size, result))
 			return false;
 	}
 	if (__builtin_mul_overflow(size.n_series, sizeof(prom_series), &series_bytes) ||
 	    __builtin_mul_overflow(size.n_labels, sizeof(prom_label), &label_bytes) ||
 	    __builtin_add_overflow(series_bytes, label_bytes, &total) ||
-	    __builtin_add_overflow(total, size.string_bytes, &total) ||
-	    !(series = malloc(total))) {
+	    __builtin_add_overflow(total, size.string_bytes, &total) || !(series = malloc(total))) {
 		prom_fail(result, PROM_UNAVAILABLE,
-			  "out of memory while reading %zu series from Prometheus",
-			  size.n_series);
+		          "out of memory while reading %zu series from Prometheus", size.n_series);
 		return false;
 	}
 	label_cursor = (prom_label *)(series + size.n_series);
 	string_cursor = (char *)(label_cursor + size.n_labels);
-	json_array_foreach(items, index, item) {
+	json_array_foreach(items, index, item)
+	{
 		json_t *pair = json_object_get(item, "value");
 		series[index].n_labels = json_object_size(json_object_get(item, "metric"));
 		/* Checked in the first pass: cannot fail here. */
 		(void)prom_parse_sample_value(json_string_value(json_array_get(pair, 1)),
-					      &series[index].value);
+		                              &series[index].value);
 		prom_copy_labels(item, &series[index], &label_cursor, &string_cursor);
 	}
 	result->series = series;
@@ -503,21 +500,21 @@ static bool prom_check_status(json_t *root, prom_result *result)
 
 	if (!status) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus answered without a \"status\" string");
+		          "Prometheus answered without a \"status\" string");
 		return false;
 	}
 	if (strcmp(status, "success") == 0)
 		return true;
 	if (strcmp(status, "error") != 0) {
-		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus answered with status \"%.32s\"", status);
+		prom_fail(result, PROM_BAD_RESPONSE, "Prometheus answered with status \"%.32s\"",
+		          status);
 		return false;
 	}
 	error_type = json_string_value(json_object_get(root, "errorType"));
 	error_text = json_string_value(json_object_get(root, "error"));
 	prom_fail(result, PROM_BAD_RESPONSE, "Prometheus reported an error (%.32s): %s",
-		  error_type ? error_type : "unknown",
-		  error_text ? error_text : "no details given");
+	          error_type ? error_type : "unknown",
+	          error_text ? error_text : "no details given");
 	return false;
 }
 
@@ -527,7 +524,7 @@ static bool prom_check_result_type(json_t *data, prom_result *result)
 
 	if (!type) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus answered without a \"data.resultType\" string");
+		          "Prometheus answered without a \"data.resultType\" string");
 		return false;
 	}
 	if (strcmp(type, "vector") == 0)
@@ -535,18 +532,18 @@ static bool prom_check_result_type(json_t *data, prom_result *result)
 	if (strcmp(type, "matrix") == 0 || strcmp(type, "scalar") == 0 ||
 	    strcmp(type, "string") == 0)
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned a %s where a vector was expected", type);
+		          "Prometheus returned a %s where a vector was expected", type);
 	else
-		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned the result type \"%.32s\" where a vector was expected",
-			  type);
+		prom_fail(
+		    result, PROM_BAD_RESPONSE,
+		    "Prometheus returned the result type \"%.32s\" where a vector was expected",
+		    type);
 	return false;
 }
 
 /* Loads a body no larger than max_bytes and no deeper than we accept;
  * NULL with result filled otherwise. */
-static json_t *prom_load_json(const char *body, size_t len, size_t max_bytes,
-			      prom_result *result)
+static json_t *prom_load_json(const char *body, size_t len, size_t max_bytes, prom_result *result)
 {
 	json_error_t error;
 	json_t *root;
@@ -557,23 +554,23 @@ static json_t *prom_load_json(const char *body, size_t len, size_t max_bytes,
 	}
 	if (!prom_json_depth_within(body, len, PROM_MAX_JSON_DEPTH)) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned JSON nested deeper than %d levels",
-			  PROM_MAX_JSON_DEPTH);
+		          "Prometheus returned JSON nested deeper than %d levels",
+		          PROM_MAX_JSON_DEPTH);
 		return NULL;
 	}
 	/* Duplicate keys are refused so that label names stay unique. */
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &error);
 	if (!root) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned invalid JSON at line %d column %d: %s",
-			  error.line, error.column, error.text);
+		          "Prometheus returned invalid JSON at line %d column %d: %s", error.line,
+		          error.column, error.text);
 		return NULL;
 	}
 	return root;
 }
 
 static prom_outcome prom_parse_vector_within(const char *body, size_t len, size_t max_bytes,
-					    prom_result *result)
+                                             prom_result *result)
 {
 	json_t *root = NULL;
 	json_t *data, *items;
@@ -587,7 +584,7 @@ static prom_outcome prom_parse_vector_within(const char *body, size_t len, size_
 		goto out;
 	if (!json_is_object(root)) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus returned JSON that is not an object");
+		          "Prometheus returned JSON that is not an object");
 		goto out;
 	}
 	if (!prom_check_status(root, result))
@@ -595,7 +592,7 @@ static prom_outcome prom_parse_vector_within(const char *body, size_t len, size_
 	data = json_object_get(root, "data");
 	if (!json_is_object(data)) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus answered without a \"data\" object");
+		          "Prometheus answered without a \"data\" object");
 		goto out;
 	}
 	if (!prom_check_result_type(data, result))
@@ -603,7 +600,7 @@ static prom_outcome prom_parse_vector_within(const char *body, size_t len, size_
 	items = json_object_get(data, "result");
 	if (!json_is_array(items)) {
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "Prometheus answered without a \"data.result\" array");
+		          "Prometheus answered without a \"data.result\" array");
 		goto out;
 	}
 	(void)prom_fill_vector(items, result);
@@ -635,9 +632,9 @@ bool prom_method_from_name(const char *name, prom_method *out)
 		const char *name;
 		prom_method method;
 	} methods[] = {
-		{ "auto", PROM_METHOD_AUTO },
-		{ "get", PROM_METHOD_GET },
-		{ "post", PROM_METHOD_POST },
+	    {"auto", PROM_METHOD_AUTO},
+	    {"get", PROM_METHOD_GET},
+	    {"post", PROM_METHOD_POST},
 	};
 
 	for (size_t i = 0; name && i < sizeof methods / sizeof methods[0]; i++) {
@@ -661,10 +658,11 @@ const char *prom_header_problem(const char *name, const char *value)
 	/* Written by libcurl or this client, or framing: a second copy
 	 * would confuse the backend or a proxy in between. */
 	static const char *const managed[] = {
-		"Accept",	     "Accept-Encoding", "Connection", "Content-Length",
-		"Content-Type",	     "Expect",		"Host",	      "Keep-Alive",
-		"TE",		     "Trailer",		"Transfer-Encoding", "Upgrade",
-		"User-Agent",
+	    "Accept",         "Accept-Encoding",   "Connection",
+	    "Content-Length", "Content-Type",      "Expect",
+	    "Host",           "Keep-Alive",        "TE",
+	    "Trailer",        "Transfer-Encoding", "Upgrade",
+	    "User-Agent",
 	};
 
 	if (!name || name[0] == '\0')
@@ -675,7 +673,8 @@ const char *prom_header_problem(const char *name, const char *value)
 		if (!prom_is_token_char(*p))
 			return "the header name may only have letters, digits and !#$%&'*+-.^_`|~";
 	if (strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Proxy-Authorization") == 0)
-		return "credentials are not taken from headers: use prometheus.bearerTokenFile or prometheus.basicAuth, which are read from files";
+		return "credentials are not taken from headers: use prometheus.bearerTokenFile or "
+		       "prometheus.basicAuth, which are read from files";
 	for (size_t i = 0; i < sizeof managed / sizeof managed[0]; i++)
 		if (strcasecmp(name, managed[i]) == 0)
 			return "this header is set by smi-metrics itself";
@@ -704,8 +703,7 @@ const char *prom_server_name_problem(const char *name)
 
 /* ---- the client ---- */
 
-static void prom_share_lock(CURL *easy, curl_lock_data data,
-			    curl_lock_access access, void *userptr)
+static void prom_share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *userptr)
 {
 	prom_client *client = userptr;
 
@@ -739,8 +737,10 @@ static bool prom_share_setup(prom_client *client)
 	 * unsupported across threads; pooled connections make new TLS
 	 * handshakes rare anyway. */
 	return curl_share_setopt(client->share, CURLSHOPT_USERDATA, client) == CURLSHE_OK &&
-	       curl_share_setopt(client->share, CURLSHOPT_LOCKFUNC, prom_share_lock) == CURLSHE_OK &&
-	       curl_share_setopt(client->share, CURLSHOPT_UNLOCKFUNC, prom_share_unlock) == CURLSHE_OK &&
+	       curl_share_setopt(client->share, CURLSHOPT_LOCKFUNC, prom_share_lock) ==
+	           CURLSHE_OK &&
+	       curl_share_setopt(client->share, CURLSHOPT_UNLOCKFUNC, prom_share_unlock) ==
+	           CURLSHE_OK &&
 	       curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK;
 }
 
@@ -773,9 +773,9 @@ static bool prom_header_append(struct curl_slist **list, const char *name, const
  * server name stands in for it (host_header, may be NULL), the configured
  * extra headers.  A POST adds its Content-Type. */
 static bool prom_headers_setup(prom_client *client, const prom_options *options,
-			       const char *host_header)
+                               const char *host_header)
 {
-	struct curl_slist **lists[2] = { &client->get_headers, &client->post_headers };
+	struct curl_slist **lists[2] = {&client->get_headers, &client->post_headers};
 
 	for (size_t i = 0; i < 2; i++) {
 		struct curl_slist **list = lists[i];
@@ -784,11 +784,11 @@ static bool prom_headers_setup(prom_client *client, const prom_options *options,
 			return false;
 		for (size_t h = 0; h < options->n_headers; h++)
 			if (!prom_header_append(list, options->header_names[h],
-						options->header_values[h]))
+			                        options->header_values[h]))
 				return false;
 	}
 	if (!prom_header_append(&client->post_headers, "Content-Type",
-				"application/x-www-form-urlencoded"))
+	                        "application/x-www-form-urlencoded"))
 		return false;
 	/* No "Expect: 100-continue" round trip before a long query. */
 	return curl_slist_append(client->post_headers, "Expect:") != NULL;
@@ -804,14 +804,14 @@ static bool prom_headers_valid(const prom_options *options, char *err, size_t er
 			/* The name only: a header value may be a secret. */
 			if (err && err_size)
 				snprintf(err, err_size, "Prometheus header %.64s: %s",
-					 name ? name : "(null)", problem);
+				         name ? name : "(null)", problem);
 			return false;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcasecmp(name, options->header_names[j]) == 0) {
 				if (err && err_size)
 					snprintf(err, err_size,
-						 "Prometheus header %.64s is given twice", name);
+					         "Prometheus header %.64s is given twice", name);
 				return false;
 			}
 		}
@@ -851,7 +851,7 @@ static const char *prom_url_error(CURLUcode code)
  * owned), while the URL handed to libcurl names server_name so that SNI
  * and certificate verification use it. */
 static bool prom_redirect_server_name(prom_client *client, CURLU *url, const char *server_name,
-				      char **host_header)
+                                      char **host_header)
 {
 	char *host = prom_url_part(url, CURLUPART_HOST, 0);
 	char *port = prom_url_part(url, CURLUPART_PORT, CURLU_DEFAULT_PORT);
@@ -862,7 +862,7 @@ static bool prom_redirect_server_name(prom_client *client, CURLU *url, const cha
 	if (!host || !port)
 		goto out;
 	if (explicit_port ? asprintf(host_header, "%s:%s", host, explicit_port) < 0
-			  : asprintf(host_header, "%s", host) < 0) {
+	                  : asprintf(host_header, "%s", host) < 0) {
 		*host_header = NULL;
 		goto out;
 	}
@@ -885,9 +885,8 @@ out:
  * with a TLS server name, the redirection: *host_header, owned); whether
  * the URL carries user info goes to *has_user_info.  The URL itself never
  * appears in err, it may hold a password. */
-static bool prom_parse_base_url(prom_client *client, const char *base_url,
-				const char *server_name, char **host_header,
-				bool *has_user_info, char *err, size_t err_size)
+static bool prom_parse_base_url(prom_client *client, const char *base_url, const char *server_name,
+                                char **host_header, bool *has_user_info, char *err, size_t err_size)
 {
 	CURLU *url = curl_url();
 	CURLU *shown = NULL;
@@ -904,14 +903,14 @@ static bool prom_parse_base_url(prom_client *client, const char *base_url,
 	code = curl_url_set(url, CURLUPART_URL, base_url, CURLU_NON_SUPPORT_SCHEME);
 	if (code != CURLUE_OK) {
 		snprintf(message, sizeof message, "Prometheus URL is not valid: %s",
-			 prom_url_error(code));
+		         prom_url_error(code));
 		prom_copy_error(err, err_size, message);
 		goto out;
 	}
 	part = prom_url_part(url, CURLUPART_SCHEME, 0);
 	if (!part || (strcmp(part, "http") != 0 && strcmp(part, "https") != 0)) {
 		prom_copy_error(err, err_size,
-				"Prometheus URL must start with http:// or https://");
+		                "Prometheus URL must start with http:// or https://");
 		goto out;
 	}
 	client->tls.enabled = strcmp(part, "https") == 0;
@@ -921,7 +920,7 @@ static bool prom_parse_base_url(prom_client *client, const char *base_url,
 		part = prom_url_part(url, CURLUPART_FRAGMENT, 0);
 	if (part) {
 		prom_copy_error(err, err_size,
-				"Prometheus URL must not have a query or a fragment");
+		                "Prometheus URL must not have a query or a fragment");
 		goto out;
 	}
 	part = prom_url_part(url, CURLUPART_USER, 0);
@@ -955,11 +954,10 @@ out:
 	return ok;
 }
 
-
 /* Reads what (e.g. "TLS CA file") at path and checks it holds marker, so
  * that a wrong path fails at start-up rather than at the first query. */
-static bool prom_check_pem_file(const char *what, const char *path, const char *marker,
-				char *err, size_t err_size)
+static bool prom_check_pem_file(const char *what, const char *path, const char *marker, char *err,
+                                size_t err_size)
 {
 	enum { PEM_MAX_BYTES = 4 * 1024 * 1024 };
 	FILE *file = fopen(path, "rb");
@@ -969,7 +967,8 @@ static bool prom_check_pem_file(const char *what, const char *path, const char *
 
 	if (!file) {
 		if (err && err_size)
-			snprintf(err, err_size, "%s %s: cannot open: %s", what, path, strerror(errno));
+			snprintf(err, err_size, "%s %s: cannot open: %s", what, path,
+			         strerror(errno));
 		return false;
 	}
 	data = malloc(PEM_MAX_BYTES + 1);
@@ -1010,86 +1009,90 @@ static bool prom_copy_path(const char *path, char **out, char *err, size_t err_s
 static bool prom_tls_options_valid(const prom_options *options, char *err, size_t err_size)
 {
 	if (!options->tls_cert_file != !options->tls_key_file) {
-		prom_copy_error(err, err_size,
-				"a TLS client certificate needs both a certificate file and a key file");
+		prom_copy_error(
+		    err, err_size,
+		    "a TLS client certificate needs both a certificate file and a key file");
 		return false;
 	}
 	if (options->tls_server_name && prom_server_name_problem(options->tls_server_name)) {
 		prom_copy_error(err, err_size,
-				"the TLS server name must be a DNS name or an IPv4 address");
+		                "the TLS server name must be a DNS name or an IPv4 address");
 		return false;
 	}
 	return true;
 }
 
 static bool prom_tls_setup(prom_client *client, const prom_options *options, char *err,
-			   size_t err_size)
+                           size_t err_size)
 {
 	bool configured = options->tls_ca_file || options->tls_cert_file ||
-			  options->tls_server_name || options->tls_insecure_skip_verify;
+	                  options->tls_server_name || options->tls_insecure_skip_verify;
 
 	client->tls.verify = !options->tls_insecure_skip_verify;
 	if (!client->tls.enabled) {
 		if (configured)
 			prom_copy_error(err, err_size,
-					"TLS options need an https:// Prometheus URL");
+			                "TLS options need an https:// Prometheus URL");
 		return !configured;
 	}
 	if ((options->tls_ca_file &&
 	     !prom_check_pem_file("TLS CA file", options->tls_ca_file,
-				  "-----BEGIN CERTIFICATE-----", err, err_size)) ||
+	                          "-----BEGIN CERTIFICATE-----", err, err_size)) ||
 	    (options->tls_cert_file &&
 	     (!prom_check_pem_file("TLS certificate file", options->tls_cert_file,
-				   "-----BEGIN CERTIFICATE-----", err, err_size) ||
-	      !prom_check_pem_file("TLS key file", options->tls_key_file, "PRIVATE KEY-----",
-				   err, err_size))))
+	                           "-----BEGIN CERTIFICATE-----", err, err_size) ||
+	      !prom_check_pem_file("TLS key file", options->tls_key_file, "PRIVATE KEY-----", err,
+	                           err_size))))
 		return false;
 	if (!prom_copy_path(options->tls_ca_file, &client->tls.ca_file, err, err_size) ||
 	    !prom_copy_path(options->tls_cert_file, &client->tls.cert_file, err, err_size) ||
 	    !prom_copy_path(options->tls_key_file, &client->tls.key_file, err, err_size))
 		return false;
 	if (!client->tls.verify)
-		log_msg(LOG_WARN, "TLS verification of Prometheus at %s is off "
-			"(prometheus.tls.insecureSkipVerify): anyone in between can read and change the answers",
-			client->display_url);
+		log_msg(LOG_WARN,
+		        "TLS verification of Prometheus at %s is off "
+		        "(prometheus.tls.insecureSkipVerify): anyone in between can read and "
+		        "change the answers",
+		        client->display_url);
 	return true;
 }
 
 /* Opens the credential files; the URL's user info is only allowed alone. */
 static bool prom_credentials_setup(prom_client *client, const prom_options *options,
-				   bool has_user_info, char *err, size_t err_size)
+                                   bool has_user_info, char *err, size_t err_size)
 {
 	bool basic = options->basic_auth_username_file || options->basic_auth_password_file;
 
 	if (basic && (!options->basic_auth_username_file || !options->basic_auth_password_file)) {
 		prom_copy_error(err, err_size,
-				"basic auth needs both a username file and a password file");
+		                "basic auth needs both a username file and a password file");
 		return false;
 	}
 	if (basic && options->bearer_token_file) {
 		prom_copy_error(err, err_size,
-				"set a bearer token file or basic auth files, not both");
+		                "set a bearer token file or basic auth files, not both");
 		return false;
 	}
 	if ((basic || options->bearer_token_file) && has_user_info) {
-		prom_copy_error(err, err_size,
-				"Prometheus URL must not carry user info when credential files are set");
+		prom_copy_error(
+		    err, err_size,
+		    "Prometheus URL must not carry user info when credential files are set");
 		return false;
 	}
 	if (options->bearer_token_file) {
 		client->bearer_token = secret_file_open("bearer token file",
-							options->bearer_token_file, err, err_size);
+		                                        options->bearer_token_file, err, err_size);
 		return client->bearer_token != NULL;
 	}
 	if (!basic)
 		return true;
 	client->basic_username = secret_file_open("basic auth username file",
-						  options->basic_auth_username_file, err, err_size);
-	client->basic_password = client->basic_username
-					 ? secret_file_open("basic auth password file",
-							    options->basic_auth_password_file,
-							    err, err_size)
-					 : NULL;
+	                                          options->basic_auth_username_file, err, err_size);
+	client->basic_password =
+	    client->basic_username
+	        ? secret_file_open("basic auth password file", options->basic_auth_password_file,
+	                           err, err_size)
+	        : NULL;
 	return client->basic_password != NULL;
 }
 
@@ -1101,8 +1104,7 @@ static bool prom_options_valid(const prom_options *options, char *err, size_t er
 		return false;
 	}
 	if (options->timeout_ms == 0 || options->timeout_ms > PROM_MAX_TIMEOUT_MS) {
-		prom_copy_error(err, err_size,
-				"Prometheus timeout must be between 1ms and 24h");
+		prom_copy_error(err, err_size, "Prometheus timeout must be between 1ms and 24h");
 		return false;
 	}
 	if (options->method != PROM_METHOD_AUTO && options->method != PROM_METHOD_GET &&
@@ -1113,16 +1115,16 @@ static bool prom_options_valid(const prom_options *options, char *err, size_t er
 	if (options->max_response_bytes != 0 &&
 	    (options->max_response_bytes < PROM_MIN_MAX_RESPONSE_BYTES ||
 	     options->max_response_bytes > PROM_MAX_MAX_RESPONSE_BYTES)) {
-		prom_copy_error(err, err_size,
-				"Prometheus maximum response size must be between 64 KiB and 1 GiB");
+		prom_copy_error(
+		    err, err_size,
+		    "Prometheus maximum response size must be between 64 KiB and 1 GiB");
 		return false;
 	}
 	return prom_tls_options_valid(options, err, err_size) &&
 	       prom_headers_valid(options, err, err_size);
 }
 
-prom_client *prom_client_new_with_options(const prom_options *options, char *err,
-					  size_t err_size)
+prom_client *prom_client_new_with_options(const prom_options *options, char *err, size_t err_size)
 {
 	prom_client *client = NULL;
 	char *host_header = NULL;
@@ -1143,9 +1145,9 @@ prom_client *prom_client_new_with_options(const prom_options *options, char *err
 	client->timeout_ms = options->timeout_ms;
 	client->method = options->method;
 	client->max_body_bytes = options->max_response_bytes ? options->max_response_bytes
-							     : PROM_DEFAULT_MAX_RESPONSE_BYTES;
+	                                                     : PROM_DEFAULT_MAX_RESPONSE_BYTES;
 	if (!prom_parse_base_url(client, options->url, options->tls_server_name, &host_header,
-				 &has_user_info, err, err_size) ||
+	                         &has_user_info, err, err_size) ||
 	    !prom_tls_setup(client, options, err, err_size) ||
 	    !prom_credentials_setup(client, options, has_user_info, err, err_size))
 		goto fail;
@@ -1166,10 +1168,9 @@ fail:
 	return NULL;
 }
 
-prom_client *prom_client_new(const char *base_url, uint32_t timeout_ms,
-			     char *err, size_t err_size)
+prom_client *prom_client_new(const char *base_url, uint32_t timeout_ms, char *err, size_t err_size)
 {
-	const prom_options options = { .url = base_url, .timeout_ms = timeout_ms };
+	const prom_options options = {.url = base_url, .timeout_ms = timeout_ms};
 
 	return prom_client_new_with_options(&options, err, err_size);
 }
@@ -1210,7 +1211,7 @@ void prom_client_free(prom_client *client)
 static char *prom_base64(const unsigned char *data, size_t len)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char *out = malloc((len + 2) / 3 * 4 + 1);
 	size_t used = 0;
 
@@ -1243,7 +1244,7 @@ static void prom_call_keep_secret(prom_call *call, char *secret)
 /* "Authorization: Basic ..." from the two files as they are now; the
  * password and the encoded pair go to call->secrets. */
 static char *prom_basic_authorization(prom_client *client, prom_call *call, char *err,
-				      size_t err_size)
+                                      size_t err_size)
 {
 	char *user = secret_file_get(client->basic_username, err, err_size);
 	char *password = user ? secret_file_get(client->basic_password, err, err_size) : NULL;
@@ -1255,7 +1256,7 @@ static char *prom_basic_authorization(prom_client *client, prom_call *call, char
 	if (strchr(user, ':')) {
 		if (err && err_size)
 			snprintf(err, err_size, "basic auth username file %s: contains ':'",
-				 secret_file_path(client->basic_username));
+			         secret_file_path(client->basic_username));
 		goto out;
 	}
 	if (asprintf(&pair, "%s:%s", user, password) < 0) {
@@ -1286,7 +1287,7 @@ out:
  * what must not appear in messages goes to call->secrets.  False with err
  * filled when a file cannot be used. */
 static bool prom_authorization(prom_client *client, prom_call *call, char **header, char *err,
-			       size_t err_size)
+                               size_t err_size)
 {
 	char *token;
 
@@ -1331,7 +1332,7 @@ static void prom_call_end(prom_call *call)
 	}
 	for (size_t i = 0; i < call->n_secrets; i++)
 		secret_file_release(call->secrets[i]);
-	*call = (prom_call){ 0 };
+	*call = (prom_call){0};
 }
 
 /* Reads the credentials once for all queries of a call. */
@@ -1339,9 +1340,9 @@ static bool prom_call_begin(prom_client *client, prom_call *call, char *err, siz
 {
 	char *authorization = NULL;
 
-	*call = (prom_call){ .get_headers = client->get_headers,
-			     .post_headers = client->post_headers,
-			     .timeout_ms = client->timeout_ms };
+	*call = (prom_call){.get_headers = client->get_headers,
+	                    .post_headers = client->post_headers,
+	                    .timeout_ms = client->timeout_ms};
 	if (!prom_authorization(client, call, &authorization, err, err_size)) {
 		prom_call_end(call);
 		return false;
@@ -1446,7 +1447,7 @@ static size_t prom_write_body(char *data, size_t size, size_t count, void *userd
 		/* Sized exactly when Prometheus announced the length. */
 		if (transfer->body_cap == 0 &&
 		    curl_easy_getinfo(transfer->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
-				      &announced) == CURLE_OK &&
+		                      &announced) == CURLE_OK &&
 		    announced > 0 && (uint64_t)announced <= transfer->body_max)
 			capacity = (size_t)announced;
 		if (capacity < needed)
@@ -1466,11 +1467,11 @@ static size_t prom_write_body(char *data, size_t size, size_t count, void *userd
 	return chunk;
 }
 
-#define PROM_SETOPT(easy, option, value)                                 \
-	do {                                                             \
-		code = curl_easy_setopt((easy), (option), (value));      \
-		if (code != CURLE_OK)                                    \
-			goto out;                                        \
+#define PROM_SETOPT(easy, option, value)                                                           \
+	do {                                                                                       \
+		code = curl_easy_setopt((easy), (option), (value));                                \
+		if (code != CURLE_OK)                                                              \
+			goto out;                                                                  \
 	} while (0)
 
 /* TLS to the backend: TLS 1.2 or newer, verified unless asked otherwise. */
@@ -1491,9 +1492,9 @@ static CURLcode prom_tls_options(const prom_client *client, CURL *easy)
 	}
 	if (client->tls.connect_to)
 		PROM_SETOPT(easy, CURLOPT_CONNECT_TO, client->tls.connect_to);
-	/* Rotated certificate files take effect on new connections: keep
-	 * none for longer than PROM_TLS_MAX_CONNECTION_SECONDS, nor the CA
-	 * bundle that libcurl caches per multi handle. */
+		/* Rotated certificate files take effect on new connections: keep
+		 * none for longer than PROM_TLS_MAX_CONNECTION_SECONDS, nor the CA
+		 * bundle that libcurl caches per multi handle. */
 #if LIBCURL_VERSION_NUM >= 0x075000
 	PROM_SETOPT(easy, CURLOPT_MAXLIFETIME_CONN, PROM_TLS_MAX_CONNECTION_SECONDS);
 #endif
@@ -1504,13 +1505,12 @@ out:
 	return code;
 }
 
-static CURLcode prom_transfer_options(const prom_client *client,
-				      prom_transfer *transfer)
+static CURLcode prom_transfer_options(const prom_client *client, prom_transfer *transfer)
 {
 	CURL *easy = transfer->easy;
 	uint32_t timeout_ms = transfer->call->timeout_ms;
 	long connect_ms = timeout_ms < PROM_MAX_CONNECT_TIMEOUT_MS ? (long)timeout_ms
-								  : PROM_MAX_CONNECT_TIMEOUT_MS;
+	                                                           : PROM_MAX_CONNECT_TIMEOUT_MS;
 	CURLcode code = CURLE_OK;
 
 	PROM_SETOPT(easy, CURLOPT_URL, transfer->url);
@@ -1532,10 +1532,9 @@ static CURLcode prom_transfer_options(const prom_client *client,
 	PROM_SETOPT(easy, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	PROM_SETOPT(easy, CURLOPT_HTTPHEADER,
-		    transfer->form ? transfer->call->post_headers : transfer->call->get_headers);
+	            transfer->form ? transfer->call->post_headers : transfer->call->get_headers);
 	if (transfer->form) {
-		PROM_SETOPT(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-			    (curl_off_t)strlen(transfer->form));
+		PROM_SETOPT(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(transfer->form));
 		PROM_SETOPT(easy, CURLOPT_POSTFIELDS, transfer->form);
 	}
 	code = prom_tls_options(client, easy);
@@ -1547,7 +1546,7 @@ out:
 
 /* Builds the URL (and the POST form when the method asks for one). */
 static bool prom_transfer_request(const prom_client *client, prom_transfer *transfer,
-				  const char *query, int64_t eval_unix_seconds)
+                                  const char *query, int64_t eval_unix_seconds)
 {
 	char *encoded = curl_easy_escape(transfer->easy, query, 0);
 	bool ok = false;
@@ -1561,12 +1560,12 @@ static bool prom_transfer_request(const prom_client *client, prom_transfer *tran
 			goto out;
 		}
 		if (asprintf(&transfer->form, "query=%s&time=%" PRId64, encoded,
-			     eval_unix_seconds) < 0) {
+		             eval_unix_seconds) < 0) {
 			transfer->form = NULL;
 			goto out;
 		}
 	} else if (asprintf(&transfer->url, "%s/api/v1/query?query=%s&time=%" PRId64,
-			    client->base_url, encoded, eval_unix_seconds) < 0) {
+	                    client->base_url, encoded, eval_unix_seconds) < 0) {
 		transfer->url = NULL;
 		goto out;
 	}
@@ -1578,9 +1577,9 @@ out:
 
 /* Sets up one query and adds it to multi; on failure the result says
  * why and the transfer counts as finished. */
-static void prom_transfer_start(const prom_client *client, const prom_call *call,
-				CURLM *multi, prom_transfer *transfer, const char *query,
-				int64_t eval_unix_seconds)
+static void prom_transfer_start(const prom_client *client, const prom_call *call, CURLM *multi,
+                                prom_transfer *transfer, const char *query,
+                                int64_t eval_unix_seconds)
 {
 	CURLcode code;
 	CURLMcode multi_code;
@@ -1590,10 +1589,9 @@ static void prom_transfer_start(const prom_client *client, const prom_call *call
 		goto failed;
 	}
 	transfer->easy = curl_easy_init();
-	if (!transfer->easy ||
-	    !prom_transfer_request(client, transfer, query, eval_unix_seconds)) {
+	if (!transfer->easy || !prom_transfer_request(client, transfer, query, eval_unix_seconds)) {
 		prom_fail(transfer->result, PROM_UNAVAILABLE,
-			  "could not start a request to Prometheus: out of memory");
+		          "could not start a request to Prometheus: out of memory");
 		goto failed;
 	}
 	transfer->call = call;
@@ -1601,15 +1599,14 @@ static void prom_transfer_start(const prom_client *client, const prom_call *call
 	code = prom_transfer_options(client, transfer);
 	if (code != CURLE_OK) {
 		prom_fail(transfer->result, PROM_UNAVAILABLE,
-			  "could not set up a request to Prometheus: %s",
-			  curl_easy_strerror(code));
+		          "could not set up a request to Prometheus: %s", curl_easy_strerror(code));
 		goto failed;
 	}
 	multi_code = curl_multi_add_handle(multi, transfer->easy);
 	if (multi_code != CURLM_OK) {
 		prom_fail(transfer->result, PROM_UNAVAILABLE,
-			  "could not start a request to Prometheus: %s",
-			  curl_multi_strerror(multi_code));
+		          "could not start a request to Prometheus: %s",
+		          curl_multi_strerror(multi_code));
 		goto failed;
 	}
 	transfer->in_multi = true;
@@ -1624,22 +1621,23 @@ static const char *prom_curl_detail(const prom_transfer *transfer, CURLcode code
 	return transfer->curl_error[0] ? transfer->curl_error : curl_easy_strerror(code);
 }
 
-static void prom_describe_timeout(const prom_client *client,
-				  const prom_transfer *transfer, prom_result *result)
+static void prom_describe_timeout(const prom_client *client, const prom_transfer *transfer,
+                                  prom_result *result)
 {
 	curl_off_t request_sent_us = 0; /* microseconds; 0: never got that far */
 	char limit[32];
 
 	/* Not the connect time: that stays 0 on a reused connection. */
-	if (curl_easy_getinfo(transfer->easy, CURLINFO_PRETRANSFER_TIME_T, &request_sent_us) == CURLE_OK &&
+	if (curl_easy_getinfo(transfer->easy, CURLINFO_PRETRANSFER_TIME_T, &request_sent_us) ==
+	        CURLE_OK &&
 	    request_sent_us == 0) {
 		prom_format_ms(limit, sizeof limit,
-			       transfer->call->timeout_ms < PROM_MAX_CONNECT_TIMEOUT_MS
-				       ? (long)transfer->call->timeout_ms
-				       : PROM_MAX_CONNECT_TIMEOUT_MS);
+		               transfer->call->timeout_ms < PROM_MAX_CONNECT_TIMEOUT_MS
+		                   ? (long)transfer->call->timeout_ms
+		                   : PROM_MAX_CONNECT_TIMEOUT_MS);
 		prom_fail(result, PROM_TIMEOUT,
-			  "Prometheus at %s did not accept the connection within %s",
-			  client->display_url, limit);
+		          "Prometheus at %s did not accept the connection within %s",
+		          client->display_url, limit);
 		return;
 	}
 	prom_format_ms(limit, sizeof limit, (long)transfer->call->timeout_ms);
@@ -1647,9 +1645,8 @@ static void prom_describe_timeout(const prom_client *client,
 }
 
 /* Classifies a transfer that libcurl ended with an error. */
-static void prom_describe_curl_failure(const prom_client *client,
-				       const prom_transfer *transfer, CURLcode code,
-				       long http_status, prom_result *result)
+static void prom_describe_curl_failure(const prom_client *client, const prom_transfer *transfer,
+                                       CURLcode code, long http_status, prom_result *result)
 {
 	long os_errno = 0;
 
@@ -1657,22 +1654,19 @@ static void prom_describe_curl_failure(const prom_client *client,
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		prom_fail(result, PROM_UNAVAILABLE, "Prometheus at %s could not be found: %s",
-			  client->display_url, prom_curl_detail(transfer, code));
+		          client->display_url, prom_curl_detail(transfer, code));
 		return;
 	case CURLE_COULDNT_CONNECT:
 		if (curl_easy_getinfo(transfer->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
 		    os_errno == ECONNREFUSED)
 			prom_fail(result, PROM_UNAVAILABLE,
-				  "Prometheus at %s refused the connection",
-				  client->display_url);
+			          "Prometheus at %s refused the connection", client->display_url);
 		else
 			prom_fail(result, PROM_UNAVAILABLE,
-				  "Prometheus at %s could not be reached: %s",
-				  client->display_url, prom_curl_detail(transfer, code));
+			          "Prometheus at %s could not be reached: %s", client->display_url,
+			          prom_curl_detail(transfer, code));
 		return;
-	case CURLE_OPERATION_TIMEDOUT:
-		prom_describe_timeout(client, transfer, result);
-		return;
+	case CURLE_OPERATION_TIMEDOUT: prom_describe_timeout(client, transfer, result); return;
 	case CURLE_FILESIZE_EXCEEDED: /* announced as too large */
 		prom_fail_too_large(result, transfer->body_max);
 		return;
@@ -1681,7 +1675,7 @@ static void prom_describe_curl_failure(const prom_client *client,
 			prom_fail_too_large(result, transfer->body_max);
 		else
 			prom_fail(result, PROM_UNAVAILABLE,
-				  "out of memory while reading the answer of Prometheus");
+			          "out of memory while reading the answer of Prometheus");
 		return;
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
@@ -1692,25 +1686,25 @@ static void prom_describe_curl_failure(const prom_client *client,
 		if (http_status == 0 && client->tls.enabled &&
 		    strstr(prom_curl_detail(transfer, code), " alert "))
 			prom_fail(result, PROM_BAD_RESPONSE,
-				  "TLS with Prometheus at %s failed: the server refused the connection%s: %s",
-				  client->display_url,
-				  strstr(prom_curl_detail(transfer, code), "certificate required")
-					  ? " (it wants a client certificate: prometheus.tls.certFile)"
-					  : "",
-				  prom_curl_detail(transfer, code));
+			          "TLS with Prometheus at %s failed: the server refused the "
+			          "connection%s: %s",
+			          client->display_url,
+			          strstr(prom_curl_detail(transfer, code), "certificate required")
+			              ? " (it wants a client certificate: prometheus.tls.certFile)"
+			              : "",
+			          prom_curl_detail(transfer, code));
 		else if (http_status == 0)
 			prom_fail(result, PROM_UNAVAILABLE,
-				  "Prometheus at %s closed the connection without answering: %s",
-				  client->display_url, prom_curl_detail(transfer, code));
+			          "Prometheus at %s closed the connection without answering: %s",
+			          client->display_url, prom_curl_detail(transfer, code));
 		else
-			prom_fail(result, PROM_BAD_RESPONSE,
-				  "Prometheus broke off its answer: %s",
-				  prom_curl_detail(transfer, code));
+			prom_fail(result, PROM_BAD_RESPONSE, "Prometheus broke off its answer: %s",
+			          prom_curl_detail(transfer, code));
 		return;
 	case CURLE_PEER_FAILED_VERIFICATION:
 		prom_fail(result, PROM_BAD_RESPONSE,
-			  "TLS with Prometheus at %s failed: certificate verification failed: %s",
-			  client->display_url, prom_curl_detail(transfer, code));
+		          "TLS with Prometheus at %s failed: certificate verification failed: %s",
+		          client->display_url, prom_curl_detail(transfer, code));
 		return;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
@@ -1719,11 +1713,11 @@ static void prom_describe_curl_failure(const prom_client *client,
 	case CURLE_SSL_ISSUER_ERROR:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 		prom_fail(result, PROM_BAD_RESPONSE, "TLS with Prometheus at %s failed: %s",
-			  client->display_url, prom_curl_detail(transfer, code));
+		          client->display_url, prom_curl_detail(transfer, code));
 		return;
 	default:
 		prom_fail(result, PROM_UNAVAILABLE, "the request to Prometheus at %s failed: %s",
-			  client->display_url, prom_curl_detail(transfer, code));
+		          client->display_url, prom_curl_detail(transfer, code));
 		return;
 	}
 }
@@ -1746,17 +1740,13 @@ static const char *prom_http_error_hint(long http_status)
 {
 	switch (http_status) {
 	case 401:
-	case 403:
-		return "; check prometheus.bearerTokenFile, basicAuth and headers";
-	case 404:
-		return "; check the path in prometheus.url";
+	case 403: return "; check prometheus.bearerTokenFile, basicAuth and headers";
+	case 404: return "; check the path in prometheus.url";
 	case 405:
 	case 413:
 	case 414:
-	case 431:
-		return "; try another prometheus.method";
-	default:
-		return "";
+	case 431: return "; try another prometheus.method";
+	default: return "";
 	}
 }
 
@@ -1768,13 +1758,13 @@ static void prom_text_excerpt(const char *body, size_t len, char *out, size_t ou
 	size_t start = 0, used = 0;
 
 	out[0] = '\0';
-	while (start < len && (body[start] == ' ' || body[start] == '\t' ||
-			       body[start] == '\r' || body[start] == '\n'))
+	while (start < len && (body[start] == ' ' || body[start] == '\t' || body[start] == '\r' ||
+	                       body[start] == '\n'))
 		start++;
 	if (start == len || body[start] == '<' || body[start] == '{' || body[start] == '[')
 		return;
-	for (size_t i = start; i < len && body[i] != '\r' && body[i] != '\n' &&
-			       used + 1 < out_size; i++) {
+	for (size_t i = start; i < len && body[i] != '\r' && body[i] != '\n' && used + 1 < out_size;
+	     i++) {
 		unsigned char c = (unsigned char)body[i];
 		out[used++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
 	}
@@ -1786,9 +1776,9 @@ static void prom_text_excerpt(const char *body, size_t len, char *out, size_t ou
 /* Classifies a non-2xx answer, quoting the backend's error JSON (or the
  * first line of its plain-text error) and saying where to look. */
 static void prom_describe_http_error(const prom_transfer *transfer, long http_status,
-				     prom_result *result)
+                                     prom_result *result)
 {
-	prom_result scratch = { 0 };
+	prom_result scratch = {0};
 	const char *body = transfer->body ? transfer->body : "";
 	json_t *root = prom_load_json(body, transfer->body_len, transfer->body_max, &scratch);
 	const char *error_type = json_string_value(json_object_get(root, "errorType"));
@@ -1799,7 +1789,7 @@ static void prom_describe_http_error(const prom_transfer *transfer, long http_st
 
 	if (error_text) {
 		prom_fail(result, outcome, "Prometheus answered HTTP %ld (%.32s): %s%s",
-			  http_status, error_type ? error_type : "error", error_text, hint);
+		          http_status, error_type ? error_type : "error", error_text, hint);
 		goto out;
 	}
 	prom_text_excerpt(body, transfer->body_len, excerpt, sizeof excerpt);
@@ -1808,7 +1798,7 @@ static void prom_describe_http_error(const prom_transfer *transfer, long http_st
 	prom_call_redact(transfer->call, excerpt);
 	if (excerpt[0])
 		prom_fail(result, outcome, "Prometheus answered HTTP %ld: %s%s", http_status,
-			  excerpt, hint);
+		          excerpt, hint);
 	else
 		prom_fail(result, outcome, "Prometheus answered HTTP %ld%s", http_status, hint);
 out:
@@ -1826,8 +1816,8 @@ static double prom_seconds_since(const struct timespec *started)
 }
 
 /* Turns a transfer libcurl reports done into its result. */
-static void prom_transfer_finish(const prom_client *client, prom_transfer *transfer,
-				 CURLcode code, const struct timespec *started)
+static void prom_transfer_finish(const prom_client *client, prom_transfer *transfer, CURLcode code,
+                                 const struct timespec *started)
 {
 	prom_result *result = transfer->result;
 	long http_status = 0;
@@ -1840,7 +1830,7 @@ static void prom_transfer_finish(const prom_client *client, prom_transfer *trans
 		prom_describe_http_error(transfer, http_status, result);
 	else
 		(void)prom_parse_vector_within(transfer->body, transfer->body_len,
-					       transfer->body_max, result);
+		                               transfer->body_max, result);
 	/* The body is no longer needed: free it before the others finish. */
 	free(transfer->body);
 	transfer->body = NULL;
@@ -1865,7 +1855,7 @@ static bool prom_transfer_detach(CURLM *multi, prom_transfer *transfer)
 
 /* Handles every transfer libcurl has finished since the last call. */
 static bool prom_collect_finished(const prom_client *client, CURLM *multi,
-				  const struct timespec *started)
+                                  const struct timespec *started)
 {
 	CURLMsg *message;
 	int queued = 0;
@@ -1892,7 +1882,7 @@ static bool prom_collect_finished(const prom_client *client, CURLM *multi,
 /* Drives every transfer on multi to its end; each has its own timeout, so
  * this returns within about the client timeout. */
 static bool prom_run_transfers(const prom_client *client, CURLM *multi,
-			       const struct timespec *started, CURLMcode *failure)
+                               const struct timespec *started, CURLMcode *failure)
 {
 	int running = 0;
 	CURLMcode code = curl_multi_perform(multi, &running);
@@ -1913,18 +1903,17 @@ static bool prom_run_transfers(const prom_client *client, CURLM *multi,
 static void prom_fail_all(prom_result *results, size_t n, const char *why)
 {
 	for (size_t i = 0; i < n; i++)
-		prom_fail(&results[i], PROM_UNAVAILABLE,
-			  "could not query Prometheus: %s", why);
+		prom_fail(&results[i], PROM_UNAVAILABLE, "could not query Prometheus: %s", why);
 }
 
 void prom_query_all(prom_client *client, const char *const *queries, size_t n,
-		    int64_t eval_unix_seconds, prom_result *results)
+                    int64_t eval_unix_seconds, prom_result *results)
 {
 	prom_query_all_within(client, queries, n, eval_unix_seconds, 0, results);
 }
 
 void prom_query_all_within(prom_client *client, const char *const *queries, size_t n,
-			   int64_t eval_unix_seconds, uint32_t timeout_ms, prom_result *results)
+                           int64_t eval_unix_seconds, uint32_t timeout_ms, prom_result *results)
 {
 	prom_transfer *transfers = NULL;
 	CURLM *multi = NULL;
@@ -1958,7 +1947,7 @@ void prom_query_all_within(prom_client *client, const char *const *queries, size
 	for (size_t i = 0; i < n; i++) {
 		transfers[i].result = &results[i];
 		prom_transfer_start(client, &call, multi, &transfers[i], queries[i],
-				    eval_unix_seconds);
+		                    eval_unix_seconds);
 	}
 	multi_healthy = prom_run_transfers(client, multi, &started, &multi_code);
 out:
@@ -1966,8 +1955,8 @@ out:
 		prom_transfer *transfer = &transfers[i];
 		if (!transfer->finished)
 			prom_fail(transfer->result, PROM_UNAVAILABLE,
-				  "libcurl failed while talking to Prometheus: %s",
-				  curl_multi_strerror(multi_code));
+			          "libcurl failed while talking to Prometheus: %s",
+			          curl_multi_strerror(multi_code));
 		if (transfer->easy && !prom_transfer_detach(multi, transfer))
 			multi_healthy = false;
 		free(transfer->url);

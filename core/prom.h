@@ -15,10 +15,10 @@ typedef struct prom_client prom_client; /* thread-safe, shared */
 typedef enum prom_outcome {
 	PROM_OK = 0,
 	PROM_UNAVAILABLE = 1, /* connection refused, DNS, reset, HTTP 503 or 429,
-			       * credential file unreadable: -> 503 */
+	                       * credential file unreadable: -> 503 */
 	PROM_TIMEOUT = 2,     /* no full answer within the timeout, HTTP 504: -> 504 */
 	PROM_BAD_RESPONSE = 3 /* other non-2xx (401, 403, ...), garbage, status:error,
-			       * wrong type, TLS failure: -> 502 */
+	                       * wrong type, TLS failure: -> 502 */
 } prom_outcome;
 
 typedef struct prom_label {
@@ -54,8 +54,8 @@ bool prom_method_from_name(const char *name, prom_method *out);
 
 /* Default and bounds of prom_options.max_response_bytes, in bytes. */
 #define PROM_DEFAULT_MAX_RESPONSE_BYTES ((size_t)32 * 1024 * 1024)
-#define PROM_MIN_MAX_RESPONSE_BYTES	((size_t)64 * 1024)
-#define PROM_MAX_MAX_RESPONSE_BYTES	((size_t)1024 * 1024 * 1024)
+#define PROM_MIN_MAX_RESPONSE_BYTES     ((size_t)64 * 1024)
+#define PROM_MAX_MAX_RESPONSE_BYTES     ((size_t)1024 * 1024 * 1024)
 
 /*
  * How to reach a Prometheus-compatible backend (Prometheus, Thanos,
@@ -63,9 +63,9 @@ bool prom_method_from_name(const char *name, prom_method *out);
  * duration of prom_client_new_with_options() only; NULL means unset.
  */
 typedef struct prom_options {
-	const char *url;	   /* required; a path prefix is kept */
-	uint32_t timeout_ms;	   /* required: each query, 1 ms to 24 h */
-	prom_method method;	   /* default AUTO */
+	const char *url;           /* required; a path prefix is kept */
+	uint32_t timeout_ms;       /* required: each query, 1 ms to 24 h */
+	prom_method method;        /* default AUTO */
 	size_t max_response_bytes; /* 0: the default, 32 MiB */
 	/* Credentials are read from files, and read again when the files
 	 * change; they are sent as "Authorization: Bearer" or "Basic".  Set
@@ -114,12 +114,10 @@ const char *prom_server_name_problem(const char *name);
  * pthread_once); main() must call curl_global_cleanup() once at exit, after
  * every client is freed.
  */
-prom_client *prom_client_new_with_options(const prom_options *options, char *err,
-					  size_t err_size);
+prom_client *prom_client_new_with_options(const prom_options *options, char *err, size_t err_size);
 /* The same with every option but url and timeout_ms at its default; user
  * info in base_url is used for basic auth and never printed. */
-prom_client *prom_client_new(const char *base_url, uint32_t timeout_ms,
-			     char *err, size_t err_size);
+prom_client *prom_client_new(const char *base_url, uint32_t timeout_ms, char *err, size_t err_size);
 /* Only once no prom_query_all() on this client is running. */
 void prom_client_free(prom_client *client);
 
@@ -131,12 +129,12 @@ void prom_client_free(prom_client *client);
  * prom_result_clear().
  */
 void prom_query_all(prom_client *client, const char *const *queries, size_t n,
-		    int64_t eval_unix_seconds, prom_result *results);
+                    int64_t eval_unix_seconds, prom_result *results);
 
 /* The same with a per-query timeout for this call only: the smaller of
  * timeout_ms and the client's timeout (0 = the client's). */
 void prom_query_all_within(prom_client *client, const char *const *queries, size_t n,
-			   int64_t eval_unix_seconds, uint32_t timeout_ms, prom_result *results);
+                           int64_t eval_unix_seconds, uint32_t timeout_ms, prom_result *results);
 /* Series, labels and label strings are one block, freed here; outcome and
  * message stay.  Safe on a zeroed or already cleared result. */
 void prom_result_clear(prom_result *result);
@@ -144,8 +142,7 @@ void prom_result_clear(prom_result *result);
 /* Parses one /api/v1/query response body (exposed for tests and fuzzing),
  * of at most PROM_DEFAULT_MAX_RESPONSE_BYTES.  Overwrites outcome, message,
  * series and n_series (clear it first). */
-prom_outcome prom_parse_vector(const char *body, size_t len,
-			       prom_result *result);
+prom_outcome prom_parse_vector(const char *body, size_t len, prom_result *result);
 
 const char *prom_outcome_name(prom_outcome outcome);
 

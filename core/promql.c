@@ -35,7 +35,10 @@ static void sb_append(strbuf *sb, const char *s, size_t n)
 	sb->data[sb->len] = '\0';
 }
 
-static void sb_puts(strbuf *sb, const char *s) { sb_append(sb, s, strlen(s)); }
+static void sb_puts(strbuf *sb, const char *s)
+{
+	sb_append(sb, s, strlen(s));
+}
 
 static void sb_quote(strbuf *sb, const char *value)
 {
@@ -58,7 +61,7 @@ bool promql_valid_label_name(const char *name)
 	for (const char *p = name; *p; p++) {
 		char c = *p;
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-			  (p != name && c >= '0' && c <= '9');
+		          (p != name && c >= '0' && c <= '9');
 		if (!ok)
 			return false;
 	}
@@ -66,14 +69,21 @@ bool promql_valid_label_name(const char *name)
 }
 
 typedef enum placeholder {
-	PH_WINDOW, PH_NAMESPACE, PH_NAME, PH_TARGET, PH_PEER_TARGET,
-	PH_GROUP_BY, PH_PEER_GROUP_BY, PH_NAME_LABEL, PH_PEER_NAME_LABEL,
+	PH_WINDOW,
+	PH_NAMESPACE,
+	PH_NAME,
+	PH_TARGET,
+	PH_PEER_TARGET,
+	PH_GROUP_BY,
+	PH_PEER_GROUP_BY,
+	PH_NAME_LABEL,
+	PH_PEER_NAME_LABEL,
 	PH_COUNT
 } placeholder;
 
 static const char *const placeholder_names[PH_COUNT] = {
-	"window", "namespace", "name", "target", "peer_target",
-	"group_by", "peer_group_by", "name_label", "peer_name_label",
+    "window",   "namespace",     "name",       "target",          "peer_target",
+    "group_by", "peer_group_by", "name_label", "peer_name_label",
 };
 
 static int placeholder_lookup(const char *s, size_t len)
@@ -86,7 +96,7 @@ static int placeholder_lookup(const char *s, size_t len)
 }
 
 static void fail(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t err_size, const char *fmt, ...)
 {
 	va_list ap;
@@ -96,12 +106,11 @@ static void fail(char *err, size_t err_size, const char *fmt, ...)
 }
 
 /* Matchers selecting the request's resource(s) on one side; see adapter.h. */
-static bool emit_target(strbuf *sb, const smi_side_labels *side,
-			const smi_request *req, char *err, size_t err_size)
+static bool emit_target(strbuf *sb, const smi_side_labels *side, const smi_request *req, char *err,
+                        size_t err_size)
 {
 	if (!promql_valid_label_name(side->name_label) ||
-	    (req->kind != SMI_KIND_NAMESPACE &&
-	     !promql_valid_label_name(side->namespace_label))) {
+	    (req->kind != SMI_KIND_NAMESPACE && !promql_valid_label_name(side->namespace_label))) {
 		fail(err, err_size, "side labels are missing or not valid label names");
 		return false;
 	}
@@ -132,8 +141,8 @@ static bool emit_target(strbuf *sb, const smi_side_labels *side,
 	return true;
 }
 
-static bool emit_group_by(strbuf *sb, const smi_side_labels *side,
-			  const smi_request *req, char *err, size_t err_size)
+static bool emit_group_by(strbuf *sb, const smi_side_labels *side, const smi_request *req,
+                          char *err, size_t err_size)
 {
 	if (!promql_valid_label_name(side->name_label)) {
 		fail(err, err_size, "side labels are missing or not valid label names");
@@ -143,8 +152,8 @@ static bool emit_group_by(strbuf *sb, const smi_side_labels *side,
 		fail(err, err_size, "side labels are missing or not valid label names");
 		return false;
 	}
-	bool with_ns = req->kind != SMI_KIND_NAMESPACE &&
-		       strcmp(side->namespace_label, side->name_label) != 0;
+	bool with_ns =
+	    req->kind != SMI_KIND_NAMESPACE && strcmp(side->namespace_label, side->name_label) != 0;
 	if (with_ns) {
 		sb_puts(sb, side->namespace_label);
 		sb_puts(sb, ",");
@@ -154,7 +163,7 @@ static bool emit_group_by(strbuf *sb, const smi_side_labels *side,
 }
 
 static bool emit_placeholder(strbuf *sb, placeholder ph, const smi_query_spec *spec,
-			     const smi_request *req, char *err, size_t err_size)
+                             const smi_request *req, char *err, size_t err_size)
 {
 	char window[24];
 	switch (ph) {
@@ -164,7 +173,8 @@ static bool emit_placeholder(strbuf *sb, placeholder ph, const smi_query_spec *s
 		return true;
 	case PH_NAMESPACE:
 		if (!req->namespace_name) {
-			fail(err, err_size, "{{namespace}} used, but this request has no namespace");
+			fail(err, err_size,
+			     "{{namespace}} used, but this request has no namespace");
 			return false;
 		}
 		sb_quote(sb, req->namespace_name);
@@ -182,10 +192,11 @@ static bool emit_placeholder(strbuf *sb, placeholder ph, const smi_query_spec *s
 	case PH_PEER_GROUP_BY: return emit_group_by(sb, &spec->peer, req, err, err_size);
 	case PH_NAME_LABEL:
 	case PH_PEER_NAME_LABEL: {
-		const char *label = ph == PH_NAME_LABEL ? spec->self.name_label
-							: spec->peer.name_label;
+		const char *label =
+		    ph == PH_NAME_LABEL ? spec->self.name_label : spec->peer.name_label;
 		if (!promql_valid_label_name(label)) {
-			fail(err, err_size, "{{%s}} is not a valid label name", placeholder_names[ph]);
+			fail(err, err_size, "{{%s}} is not a valid label name",
+			     placeholder_names[ph]);
 			return false;
 		}
 		sb_puts(sb, label);
@@ -197,15 +208,16 @@ static bool emit_placeholder(strbuf *sb, placeholder ph, const smi_query_spec *s
 }
 
 /* Walks the template; with sb == NULL only checks it. */
-static bool walk(const char *text, strbuf *sb, const smi_query_spec *spec,
-		 const smi_request *req, char *err, size_t err_size)
+static bool walk(const char *text, strbuf *sb, const smi_query_spec *spec, const smi_request *req,
+                 char *err, size_t err_size)
 {
 	const char *p = text;
 	while (*p) {
 		const char *open = strstr(p, "{{");
 		const char *stray = strstr(p, "}}");
 		if (stray && (!open || stray < open)) {
-			fail(err, err_size, "unbalanced '}}' at offset %zu", (size_t)(stray - text));
+			fail(err, err_size, "unbalanced '}}' at offset %zu",
+			     (size_t)(stray - text));
 			return false;
 		}
 		if (!open) {
@@ -217,7 +229,8 @@ static bool walk(const char *text, strbuf *sb, const smi_query_spec *spec,
 			sb_append(sb, p, (size_t)(open - p));
 		const char *close = strstr(open + 2, "}}");
 		if (!close) {
-			fail(err, err_size, "unterminated '{{' at offset %zu", (size_t)(open - text));
+			fail(err, err_size, "unterminated '{{' at offset %zu",
+			     (size_t)(open - text));
 			return false;
 		}
 		const char *name = open + 2;
@@ -228,7 +241,8 @@ static bool walk(const char *text, strbuf *sb, const smi_query_spec *spec,
 			len--;
 		int ph = placeholder_lookup(name, len);
 		if (ph < 0) {
-			fail(err, err_size, "unknown placeholder {{%.*s}}", (int)(len > 40 ? 40 : len), name);
+			fail(err, err_size, "unknown placeholder {{%.*s}}",
+			     (int)(len > 40 ? 40 : len), name);
 			return false;
 		}
 		if (sb && !emit_placeholder(sb, (placeholder)ph, spec, req, err, err_size))
@@ -244,7 +258,7 @@ bool promql_check_template(const char *template_text, char *err, size_t err_size
 }
 
 char *promql_render(const char *template_text, const smi_query_spec *spec,
-		    const smi_request *request, char *err, size_t err_size)
+                    const smi_request *request, char *err, size_t err_size)
 {
 	strbuf sb = {0};
 	if (!walk(template_text, &sb, spec, request, err, err_size) || sb.failed) {

@@ -19,12 +19,11 @@ bool promql_valid_label_name(const char *name);
  * Returns a malloc'd string (caller frees) or NULL with a message in err.
  */
 char *promql_render(const char *template_text, const smi_query_spec *spec,
-		    const smi_request *request, char *err, size_t err_size);
+                    const smi_request *request, char *err, size_t err_size);
 
 /* Checks a template's placeholders without rendering (config start-up).
  * Returns false with "unknown placeholder {{x}}" or an unbalanced brace
  * message in err. */
-bool promql_check_template(const char *template_text, char *err,
-			   size_t err_size);
+bool promql_check_template(const char *template_text, char *err, size_t err_size);
 
 #endif

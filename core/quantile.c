@@ -95,8 +95,7 @@ static void quantile_force_monotonic(quantile_bucket *buckets, size_t n)
  * counts (every comparison false) the answer depends on the probe order,
  * and matching Prometheus means probing as it does.
  */
-static size_t quantile_search_rank(const quantile_bucket *buckets,
-				   size_t limit, double rank)
+static size_t quantile_search_rank(const quantile_bucket *buckets, size_t limit, double rank)
 {
 	size_t low = 0, high = limit;
 
@@ -127,8 +126,7 @@ double quantile_histogram(double q, quantile_bucket *buckets, size_t n)
 		return NAN;
 
 	qsort(buckets, n, sizeof(*buckets), quantile_bucket_compare);
-	if (!(isinf(buckets[n - 1].upper_bound) &&
-	      buckets[n - 1].upper_bound > 0))
+	if (!(isinf(buckets[n - 1].upper_bound) && buckets[n - 1].upper_bound > 0))
 		return NAN;
 	n = quantile_coalesce(buckets, n);
 	quantile_flatten_noise(buckets, n);

@@ -7,7 +7,7 @@
 
 typedef struct quantile_bucket {
 	double upper_bound; /* the `le` value; INFINITY for +Inf */
-	double count;	    /* cumulative count (increase over the window) */
+	double count;       /* cumulative count (increase over the window) */
 } quantile_bucket;
 
 /*

@@ -14,12 +14,10 @@ typedef struct quantity_suffix {
 } quantity_suffix;
 
 static const quantity_suffix quantity_suffixes[] = {
-	{ 'm', -3 }, { '\0', 0 }, { 'k', 3 },  { 'M', 6 },
-	{ 'G', 9 },  { 'T', 12 }, { 'P', 15 }, { 'E', 18 },
+    {'m', -3}, {'\0', 0}, {'k', 3}, {'M', 6}, {'G', 9}, {'T', 12}, {'P', 15}, {'E', 18},
 };
 
-#define QUANTITY_SUFFIX_COUNT \
-	(sizeof(quantity_suffixes) / sizeof(quantity_suffixes[0]))
+#define QUANTITY_SUFFIX_COUNT (sizeof(quantity_suffixes) / sizeof(quantity_suffixes[0]))
 
 /* 2^63: doubles at or beyond it (in magnitude) have no int64 count. */
 #define QUANTITY_INT64_LIMIT 9223372036854775808.0
@@ -29,8 +27,8 @@ static const quantity_suffix quantity_suffixes[] = {
 
 /* Powers of ten that are exact doubles, for correctly rounded scaling. */
 static const double quantity_exact_pow10[] = {
-	1e0,  1e1,  1e2,  1e3,	1e4,  1e5,  1e6,  1e7,	1e8,  1e9,  1e10, 1e11,
-	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
 #define QUANTITY_EXACT_POW10_MAX 22
@@ -48,8 +46,7 @@ void quantity_format_milli(int64_t milli, char *buf, size_t buf_size)
 	bool negative = milli < 0;
 	/* Work on the magnitude so that INT64_MIN needs no special case; as in
 	 * apimachinery, 2^63 has no factor 10 and prints unchanged. */
-	uint64_t mantissa = negative ? (uint64_t)0 - (uint64_t)milli
-				     : (uint64_t)milli;
+	uint64_t mantissa = negative ? (uint64_t)0 - (uint64_t)milli : (uint64_t)milli;
 	int exponent = -3; /* mantissa * 10^exponent is the value */
 	char symbol;
 
@@ -76,16 +73,15 @@ void quantity_format_milli(int64_t milli, char *buf, size_t buf_size)
 		mantissa *= 100;
 		exponent -= 2;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	symbol = quantity_symbol_for(exponent);
 	if (symbol == '\0')
 		snprintf(buf, buf_size, "%s%llu", negative ? "-" : "",
-			 (unsigned long long)mantissa);
+		         (unsigned long long)mantissa);
 	else
 		snprintf(buf, buf_size, "%s%llu%c", negative ? "-" : "",
-			 (unsigned long long)mantissa, symbol);
+		         (unsigned long long)mantissa, symbol);
 }
 
 void quantity_format(double value, char *buf, size_t buf_size)

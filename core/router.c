@@ -11,8 +11,8 @@
 
 #define SEGMENTS_MAX 8
 
-static void route_fail(route *r, int code, const char *reason, const char *fmt,
-		       ...) __attribute__((format(printf, 4, 5)));
+static void route_fail(route *r, int code, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void route_fail(route *r, int code, const char *reason, const char *fmt, ...)
 {
@@ -84,8 +84,7 @@ bool router_valid_dns_subdomain(const char *s)
 
 /* Splits `path` on '/' into segments (pointing into `copy`).  Returns the
  * count, or -1 for empty inner segments ("//") or too many segments. */
-static int split_path(const char *path, char *copy, size_t copy_size,
-		      char **segments)
+static int split_path(const char *path, char *copy, size_t copy_size, char **segments)
 {
 	size_t len = strlen(path);
 	if (len + 1 > copy_size)
@@ -117,12 +116,10 @@ static int split_path(const char *path, char *copy, size_t copy_size,
 
 static void not_found(route *r)
 {
-	route_fail(r, 404, "NotFound",
-		   "the server could not find the requested resource");
+	route_fail(r, 404, "NotFound", "the server could not find the requested resource");
 }
 
-static const char *param_value(const route_param *params, size_t n,
-			       const char *key, int *count)
+static const char *param_value(const route_param *params, size_t n, const char *key, int *count)
 {
 	const char *value = NULL;
 	*count = 0;
@@ -138,8 +135,7 @@ static const char *param_value(const route_param *params, size_t n,
 
 /* Validates the query parameters of a metrics request: t (window),
  * timeout, watch, and selectors we do not implement. */
-static bool parse_params(const route_param *params, size_t n,
-			 const route_limits *limits, route *r)
+static bool parse_params(const route_param *params, size_t n, const route_limits *limits, route *r)
 {
 	char shown[300];
 	char err[160];
@@ -148,7 +144,7 @@ static bool parse_params(const route_param *params, size_t n,
 	const char *t = param_value(params, n, "t", &count);
 	if (count > 1) {
 		route_fail(r, 400, "BadRequest",
-			   "query parameter \"t\" given %d times; give the window once", count);
+		           "query parameter \"t\" given %d times; give the window once", count);
 		return false;
 	}
 	r->window_ns = (int64_t)limits->window_default_seconds * 1000000000LL;
@@ -157,21 +153,26 @@ static bool parse_params(const route_param *params, size_t n,
 		quote_for_message(t, shown, sizeof shown);
 		if (!duration_parse(t, &ns, err, sizeof err)) {
 			route_fail(r, 400, "BadRequest",
-				   "invalid window t=\"%s\": expected a duration such as 30s or 5m", shown);
+			           "invalid window t=\"%s\": expected a duration such as 30s or 5m",
+			           shown);
 			return false;
 		}
 		if (ns % 1000000000LL != 0) {
 			route_fail(r, 400, "BadRequest",
-				   "invalid window t=\"%s\": must be a whole number of seconds", shown);
+			           "invalid window t=\"%s\": must be a whole number of seconds",
+			           shown);
 			return false;
 		}
 		if (ns < (int64_t)limits->window_min_seconds * 1000000000LL ||
 		    ns > (int64_t)limits->window_max_seconds * 1000000000LL) {
 			char lo[DURATION_FORMAT_MAX], hi[DURATION_FORMAT_MAX];
-			duration_format((int64_t)limits->window_min_seconds * 1000000000LL, lo, sizeof lo);
-			duration_format((int64_t)limits->window_max_seconds * 1000000000LL, hi, sizeof hi);
+			duration_format((int64_t)limits->window_min_seconds * 1000000000LL, lo,
+			                sizeof lo);
+			duration_format((int64_t)limits->window_max_seconds * 1000000000LL, hi,
+			                sizeof hi);
 			route_fail(r, 400, "BadRequest",
-				   "invalid window t=\"%s\": must be between %s and %s", shown, lo, hi);
+			           "invalid window t=\"%s\": must be between %s and %s", shown, lo,
+			           hi);
 			return false;
 		}
 		r->window_ns = ns;
@@ -180,7 +181,8 @@ static bool parse_params(const route_param *params, size_t n,
 
 	const char *timeout = param_value(params, n, "timeout", &count);
 	if (count > 1) {
-		route_fail(r, 400, "BadRequest", "query parameter \"timeout\" given %d times", count);
+		route_fail(r, 400, "BadRequest", "query parameter \"timeout\" given %d times",
+		           count);
 		return false;
 	}
 	if (timeout) {
@@ -188,7 +190,7 @@ static bool parse_params(const route_param *params, size_t n,
 		quote_for_message(timeout, shown, sizeof shown);
 		if (!duration_parse(timeout, &ns, err, sizeof err) || ns <= 0) {
 			route_fail(r, 400, "BadRequest",
-				   "invalid timeout specified in the request URL - \"%s\"", shown);
+			           "invalid timeout specified in the request URL - \"%s\"", shown);
 			return false;
 		}
 		int64_t ms = ns / 1000000;
@@ -198,8 +200,8 @@ static bool parse_params(const route_param *params, size_t n,
 	const char *watch = param_value(params, n, "watch", &count);
 	if (watch && (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0)) {
 		route_fail(r, 405, "MethodNotAllowed",
-			   "watch is not supported on resources of kind \"%s.%s\"",
-			   r->kind->plural, API_GROUP);
+		           "watch is not supported on resources of kind \"%s.%s\"", r->kind->plural,
+		           API_GROUP);
 		r->details_kind = r->kind->plural;
 		return false;
 	}
@@ -207,8 +209,8 @@ static bool parse_params(const route_param *params, size_t n,
 	for (size_t i = 0; i < 2; i++) {
 		const char *sel = param_value(params, n, selectors[i], &count);
 		if (sel && *sel) {
-			route_fail(r, 400, "BadRequest",
-				   "%s is not supported by this server", selectors[i]);
+			route_fail(r, 400, "BadRequest", "%s is not supported by this server",
+			           selectors[i]);
 			return false;
 		}
 	}
@@ -221,8 +223,9 @@ static bool set_namespace(route *r, const char *ns)
 		char shown[300];
 		quote_for_message(ns, shown, sizeof shown);
 		route_fail(r, 400, "BadRequest",
-			   "invalid namespace \"%s\": must be a DNS-1123 label (lower-case letters, digits and '-', at most 63)",
-			   shown);
+		           "invalid namespace \"%s\": must be a DNS-1123 label (lower-case "
+		           "letters, digits and '-', at most 63)",
+		           shown);
 		return false;
 	}
 	snprintf(r->namespace_name, sizeof r->namespace_name, "%s", ns);
@@ -233,13 +236,13 @@ static bool set_namespace(route *r, const char *ns)
 static bool set_name(route *r, const char *name)
 {
 	bool ok = r->kind->kind == SMI_KIND_NAMESPACE ? router_valid_dns_label(name)
-						      : router_valid_dns_subdomain(name);
+	                                              : router_valid_dns_subdomain(name);
 	if (!ok) {
 		char shown[300];
 		quote_for_message(name, shown, sizeof shown);
-		route_fail(r, 400, "BadRequest",
-			   "invalid %s name \"%s\": must be a DNS-1123 %s", r->kind->plural, shown,
-			   r->kind->kind == SMI_KIND_NAMESPACE ? "label" : "subdomain");
+		route_fail(r, 400, "BadRequest", "invalid %s name \"%s\": must be a DNS-1123 %s",
+		           r->kind->plural, shown,
+		           r->kind->kind == SMI_KIND_NAMESPACE ? "label" : "subdomain");
 		return false;
 	}
 	snprintf(r->name, sizeof r->name, "%s", name);
@@ -304,8 +307,8 @@ static void route_metrics(char **seg, int n, const route_limits *limits, route *
 
 static const char *const health_checks[] = {"livez", "readyz", "healthz"};
 
-void router_route(const char *method, const char *path, const route_param *params,
-		  size_t n_params, const route_limits *limits, route *out)
+void router_route(const char *method, const char *path, const route_param *params, size_t n_params,
+                  const route_limits *limits, route *out)
 {
 	memset(out, 0, sizeof *out);
 	char copy[2048];
@@ -319,12 +322,12 @@ void router_route(const char *method, const char *path, const route_param *param
 		char shown[300];
 		quote_for_message(method, shown, sizeof shown);
 		route_fail(out, 405, "MethodNotAllowed",
-			   "%s is not supported: this API is read-only (GET and HEAD)", shown);
+		           "%s is not supported: this API is read-only (GET and HEAD)", shown);
 		return;
 	}
 	if (strlen(path) >= sizeof copy) {
 		route_fail(out, 414, "RequestURITooLong", "request path longer than %zu bytes",
-			   sizeof copy - 1);
+		           sizeof copy - 1);
 		return;
 	}
 	int n = split_path(path, copy, sizeof copy, seg);
@@ -338,7 +341,8 @@ void router_route(const char *method, const char *path, const route_param *param
 				int count;
 				out->type = ROUTE_HEALTH;
 				out->health_check = health_checks[i];
-				out->verbose = param_value(params, n_params, "verbose", &count) != NULL;
+				out->verbose =
+				    param_value(params, n_params, "verbose", &count) != NULL;
 				return;
 			}
 		}
@@ -377,9 +381,7 @@ void router_self_link(const route *r, char *buf, size_t buf_size)
 	const smi_request *q = &r->request;
 	const char *plural = r->kind->plural;
 	switch (q->scope) {
-	case SMI_SCOPE_CLUSTER_LIST:
-		snprintf(buf, buf_size, API_PREFIX "/%s", plural);
-		break;
+	case SMI_SCOPE_CLUSTER_LIST: snprintf(buf, buf_size, API_PREFIX "/%s", plural); break;
 	case SMI_SCOPE_NAMESPACE_LIST:
 		snprintf(buf, buf_size, API_PREFIX "/namespaces/%s/%s", q->namespace_name, plural);
 		break;
@@ -387,11 +389,11 @@ void router_self_link(const route *r, char *buf, size_t buf_size)
 	case SMI_SCOPE_EDGES:
 		if (r->kind->kind == SMI_KIND_NAMESPACE)
 			snprintf(buf, buf_size, API_PREFIX "/namespaces/%s%s", q->name,
-				 q->scope == SMI_SCOPE_EDGES ? "/edges" : "");
+			         q->scope == SMI_SCOPE_EDGES ? "/edges" : "");
 		else
 			snprintf(buf, buf_size, API_PREFIX "/namespaces/%s/%s/%s%s",
-				 q->namespace_name, plural, q->name,
-				 q->scope == SMI_SCOPE_EDGES ? "/edges" : "");
+			         q->namespace_name, plural, q->name,
+			         q->scope == SMI_SCOPE_EDGES ? "/edges" : "");
 		break;
 	}
 }

@@ -12,18 +12,18 @@
 #include "kinds.h"
 #include "smi-metrics/adapter.h"
 
-#define API_GROUP "metrics.smi-spec.io"
+#define API_GROUP   "metrics.smi-spec.io"
 #define API_VERSION "v1alpha1"
-#define API_PREFIX "/apis/" API_GROUP "/" API_VERSION
+#define API_PREFIX  "/apis/" API_GROUP "/" API_VERSION
 
 typedef enum route_type {
-	ROUTE_ERROR = 0,	 /* see code, reason, message */
-	ROUTE_API_GROUP_LIST,	 /* /apis */
-	ROUTE_API_GROUP,	 /* /apis/metrics.smi-spec.io */
-	ROUTE_API_RESOURCES,	 /* API_PREFIX: the APIResourceList */
-	ROUTE_METRICS,		 /* an SMI question: see request */
-	ROUTE_HEALTH,		 /* /livez /readyz /healthz (always allowed) */
-	ROUTE_VERSION		 /* /version */
+	ROUTE_ERROR = 0,      /* see code, reason, message */
+	ROUTE_API_GROUP_LIST, /* /apis */
+	ROUTE_API_GROUP,      /* /apis/metrics.smi-spec.io */
+	ROUTE_API_RESOURCES,  /* API_PREFIX: the APIResourceList */
+	ROUTE_METRICS,        /* an SMI question: see request */
+	ROUTE_HEALTH,         /* /livez /readyz /healthz (always allowed) */
+	ROUTE_VERSION         /* /version */
 } route_type;
 
 typedef struct route_param {
@@ -49,8 +49,8 @@ typedef struct route {
 	smi_request request; /* points into the buffers below */
 	char namespace_name[ROUTE_NAME_MAX];
 	char name[ROUTE_NAME_MAX];
-	int64_t window_ns;	/* as requested, echoed in `window` */
-	uint32_t timeout_ms;	/* from ?timeout=, 0 when absent */
+	int64_t window_ns;   /* as requested, echoed in `window` */
+	uint32_t timeout_ms; /* from ?timeout=, 0 when absent */
 
 	/* ROUTE_HEALTH: "livez", "readyz" or "healthz"; verbose output wanted */
 	const char *health_check;
@@ -70,9 +70,8 @@ typedef struct route {
  * string; params are the decoded query parameters in arrival order.
  * Always fills *out; out->type == ROUTE_ERROR on failure.
  */
-void router_route(const char *method, const char *path,
-		  const route_param *params, size_t n_params,
-		  const route_limits *limits, route *out);
+void router_route(const char *method, const char *path, const route_param *params, size_t n_params,
+                  const route_limits *limits, route *out);
 
 /* DNS-1123 label (namespaces): [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63. */
 bool router_valid_dns_label(const char *s);

@@ -13,8 +13,13 @@ typedef struct selfmetrics selfmetrics; /* thread-safe */
 
 /* Low-cardinality route names used as the `route` label. */
 typedef enum sm_route {
-	SM_ROUTE_DISCOVERY, SM_ROUTE_OBJECT, SM_ROUTE_LIST, SM_ROUTE_EDGES,
-	SM_ROUTE_HEALTH, SM_ROUTE_OTHER, SM_ROUTE_COUNT
+	SM_ROUTE_DISCOVERY,
+	SM_ROUTE_OBJECT,
+	SM_ROUTE_LIST,
+	SM_ROUTE_EDGES,
+	SM_ROUTE_HEALTH,
+	SM_ROUTE_OTHER,
+	SM_ROUTE_COUNT
 } sm_route;
 
 selfmetrics *selfmetrics_new(const char *version, const char *adapter_name);

@@ -1,7 +1,7 @@
 /* server: the two listeners.  The API port speaks HTTPS only (GnuTLS inside
  * libmicrohttpd, TLS 1.2+, credentials reloaded), requests a client
- * certificate and hands each request to authn, authz and api; the admin port is plain HTTP with /livez,
- * /readyz and /metrics. */
+ * certificate and hands each request to authn, authz and api; the admin port is plain HTTP with
+ * /livez, /readyz and /metrics. */
 #ifndef SMI_SERVER_H
 #define SMI_SERVER_H
 
@@ -29,7 +29,7 @@ typedef struct server_security {
 
 /* Starts both listeners.  Returns NULL with a one-line message in err. */
 server *server_start(const config *cfg, api *a, const server_security *sec, selfmetrics *sm,
-		     char *err, size_t err_size);
+                     char *err, size_t err_size);
 
 /* Stops at once (start-up failures, tests): server_drain(s, 0). */
 void server_stop(server *s);
@@ -41,6 +41,6 @@ void server_drain(server *s, unsigned grace_seconds);
 
 /* Parses "host:port" / "[v6]:port" for bind(); exposed for tests. */
 int server_parse_listen(const char *listen, struct sockaddr_storage *out, char *err,
-			size_t err_size);
+                        size_t err_size);
 
 #endif

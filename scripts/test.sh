@@ -73,10 +73,21 @@ export PATH="$repo/.tools/bin:$PATH"
 
 static_analysis() {
     cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
-        --inline-suppr --std=c11 -I include -I core core adapters sim tests/abi
+        --inline-suppr --std=c11 -I include -I core core adapters sim tests/abi bench
+}
+
+# Every C file as .clang-format lays it out.
+formatting() {
+    local f bad=0
+    while IFS= read -r f; do
+        clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || { echo "not formatted: $f"; bad=1; }
+    done < <(git ls-files '*.c' '*.h')
+    [ $bad -eq 0 ] || echo "run: clang-format -i \$(git ls-files '*.c' '*.h')"
+    return $bad
 }
 
 step "static analysis (cppcheck)" static_analysis
+step "formatting (clang-format)" formatting
 step "build (-Werror)" scripts/build.sh build --enable-werror
 step "unit and ABI suites" make_check build
 step "install with DESTDIR" install_check

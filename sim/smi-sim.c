@@ -18,10 +18,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define PROGRAM "smi-sim"
-#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define CLUSTER_DOMAIN "cluster.local"
-#define TRUST_DOMAIN "cluster.local"
+#define PROGRAM                  "smi-sim"
+#define CONTENT_TYPE             "text/plain; version=0.0.4; charset=utf-8"
+#define CLUSTER_DOMAIN           "cluster.local"
+#define TRUST_DOMAIN             "cluster.local"
 #define LINKERD_CONTROL_PLANE_NS "linkerd"
 /* Longest single label value we format (identities, FQDNs); Kubernetes
  * names are at most 253 bytes. */
@@ -126,7 +126,7 @@ static void label_add(sim_buf *buf, const char *name, const char *value)
 }
 
 static void label_addf(sim_buf *buf, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void label_addf(sim_buf *buf, const char *name, const char *fmt, ...)
 {
@@ -149,16 +149,16 @@ static void label_addf(sim_buf *buf, const char *name, const char *fmt, ...)
  * account) can feed one stream; the set is fixed at start. */
 
 typedef enum sim_side {
-	SIM_SIDE_SERVER,	 /* the callee's proxy: Linkerd inbound, Istio destination */
-	SIM_SIDE_CLIENT,	 /* the caller's proxy: Linkerd outbound, Istio source */
-	SIM_SIDE_WAYPOINT,	 /* an Istio ambient waypoint in front of the callee (L7) */
+	SIM_SIDE_SERVER,         /* the callee's proxy: Linkerd inbound, Istio destination */
+	SIM_SIDE_CLIENT,         /* the caller's proxy: Linkerd outbound, Istio source */
+	SIM_SIDE_WAYPOINT,       /* an Istio ambient waypoint in front of the callee (L7) */
 	SIM_SIDE_ZTUNNEL_SERVER, /* Istio ambient ztunnel on the callee's node (L4 only) */
 	SIM_SIDE_ZTUNNEL_CLIENT, /* ztunnel on the caller's node (L4 only) */
 	SIM_SIDE_COUNT,
 } sim_side;
 
 typedef struct sim_outcome {
-	size_t cell_count; /* 0: the pattern never produces this outcome: no series */
+	size_t cell_count;       /* 0: the pattern never produces this outcome: no series */
 	const topo_cell **cells; /* owned array of borrowed cells */
 } sim_outcome;
 
@@ -219,7 +219,7 @@ typedef struct sim_mesh {
 	 * reporting pod, excluding the outcome.  Returns false when no proxy
 	 * reports that side (unmeshed peer). */
 	bool (*stream_labels)(const topo_edge *edge, const topo_cell *cell, sim_side side,
-			      sim_buf *out);
+	                      sim_buf *out);
 	void (*render)(const sim_stream *streams, size_t stream_count, sim_buf *out);
 	/* Writes the members of the mesh's "mesh" object in --describe (each
 	 * line starting with ",\n"), after its name and histogram bounds. */
@@ -235,10 +235,8 @@ typedef struct sim_mesh {
 static const char *linkerd_owner_label(topo_kind kind)
 {
 	switch (kind) {
-	case TOPO_KIND_DEPLOYMENT:
-		return "deployment";
-	case TOPO_KIND_STATEFULSET:
-		return "statefulset";
+	case TOPO_KIND_DEPLOYMENT: return "deployment";
+	case TOPO_KIND_STATEFULSET: return "statefulset";
 	case TOPO_KIND_JOB:
 		return "k8s_job"; /* renamed so it cannot clash with Prometheus' `job` */
 	}
@@ -262,14 +260,14 @@ static void linkerd_target_labels(sim_buf *out, const topo_workload *workload, s
 static void linkerd_identity(sim_buf *out, const char *name, const topo_workload *workload)
 {
 	label_addf(out, name, "%s.%s.serviceaccount.identity.%s.%s", workload->service_account,
-		   workload->namespace, LINKERD_CONTROL_PLANE_NS, TRUST_DOMAIN);
+	           workload->namespace, LINKERD_CONTROL_PLANE_NS, TRUST_DOMAIN);
 }
 
 /* authority and target_* of a request to `pod` of `callee`. */
 static void linkerd_target_addr(sim_buf *out, const topo_workload *callee, size_t pod)
 {
 	label_addf(out, "authority", "%s.%s.svc.%s:%u", callee->service, callee->namespace,
-		   CLUSTER_DOMAIN, callee->service_port);
+	           CLUSTER_DOMAIN, callee->service_port);
 	label_addf(out, "target_addr", "%s:%u", callee->pods[pod].ip, callee->container_port);
 	label_add(out, "target_ip", callee->pods[pod].ip);
 	label_addf(out, "target_port", "%u", callee->container_port);
@@ -328,7 +326,7 @@ static void linkerd_outbound_labels(const topo_edge *edge, const topo_cell *cell
 }
 
 static bool linkerd_stream_labels(const topo_edge *edge, const topo_cell *cell, sim_side side,
-				  sim_buf *out)
+                                  sim_buf *out)
 {
 	if (side == SIM_SIDE_SERVER) {
 		linkerd_inbound_labels(edge, cell, out);
@@ -346,12 +344,12 @@ static void linkerd_render_requests(const sim_stream *streams, size_t stream_cou
 	sim_totals failure;
 
 	buf_printf(out, "# HELP request_total Total count of HTTP requests.\n"
-			"# TYPE request_total counter\n");
+	                "# TYPE request_total counter\n");
 	for (size_t i = 0; i < stream_count; i++) {
 		outcome_totals(&streams[i].outcomes[0], &success);
 		outcome_totals(&streams[i].outcomes[1], &failure);
 		buf_printf(out, "request_total{%s} %" PRIu64 "\n", streams[i].labels,
-			   success.count + failure.count);
+		           success.count + failure.count);
 	}
 }
 
@@ -360,8 +358,8 @@ static void linkerd_render_latency(const sim_stream *streams, size_t stream_coun
 	sim_totals totals;
 
 	buf_printf(out, "# HELP response_latency_ms Elapsed times between a request's headers "
-			"being received and its response stream completing\n"
-			"# TYPE response_latency_ms histogram\n");
+	                "being received and its response stream completing\n"
+	                "# TYPE response_latency_ms histogram\n");
 	for (size_t i = 0; i < stream_count; i++) {
 		for (size_t o = 0; o < 2; o++) {
 			if (streams[i].outcomes[o].cell_count == 0)
@@ -371,14 +369,15 @@ static void linkerd_render_latency(const sim_stream *streams, size_t stream_coun
 			int status = outcome_status_code(o);
 			for (size_t c = 0; c < TOPO_LATENCY_CLASSES; c++)
 				buf_printf(out,
-					   "response_latency_ms_bucket{%s,status_code=\"%d\","
-					   "le=\"%s\"} %" PRIu64 "\n",
-					   labels, status, topo_class_bound_text(c),
-					   totals_at_or_below(&totals, topo_class_bound_ms(c)));
-			buf_printf(out, "response_latency_ms_count{%s,status_code=\"%d\"} %" PRIu64 "\n",
-				   labels, status, totals.count);
-			buf_printf(out, "response_latency_ms_sum{%s,status_code=\"%d\"} %.17g\n", labels,
-				   status, totals_sum_ms(&totals));
+				           "response_latency_ms_bucket{%s,status_code=\"%d\","
+				           "le=\"%s\"} %" PRIu64 "\n",
+				           labels, status, topo_class_bound_text(c),
+				           totals_at_or_below(&totals, topo_class_bound_ms(c)));
+			buf_printf(out,
+			           "response_latency_ms_count{%s,status_code=\"%d\"} %" PRIu64 "\n",
+			           labels, status, totals.count);
+			buf_printf(out, "response_latency_ms_sum{%s,status_code=\"%d\"} %.17g\n",
+			           labels, status, totals_sum_ms(&totals));
 		}
 	}
 }
@@ -388,7 +387,7 @@ static void linkerd_render_responses(const sim_stream *streams, size_t stream_co
 	sim_totals totals;
 
 	buf_printf(out, "# HELP response_total Total count of HTTP responses.\n"
-			"# TYPE response_total counter\n");
+	                "# TYPE response_total counter\n");
 	for (size_t i = 0; i < stream_count; i++) {
 		for (size_t o = 0; o < 2; o++) {
 			if (streams[i].outcomes[o].cell_count == 0)
@@ -397,10 +396,10 @@ static void linkerd_render_responses(const sim_stream *streams, size_t stream_co
 			/* Plain HTTP: 5xx is a failure; grpc_status and error are
 			 * empty, as current proxies print them. */
 			buf_printf(out,
-				   "response_total{%s,status_code=\"%d\",classification=\"%s\","
-				   "grpc_status=\"\",error=\"\"} %" PRIu64 "\n",
-				   streams[i].labels, outcome_status_code(o),
-				   o == 0 ? "success" : "failure", totals.count);
+			           "response_total{%s,status_code=\"%d\",classification=\"%s\","
+			           "grpc_status=\"\",error=\"\"} %" PRIu64 "\n",
+			           streams[i].labels, outcome_status_code(o),
+			           o == 0 ? "success" : "failure", totals.count);
 		}
 	}
 }
@@ -416,12 +415,12 @@ static void linkerd_render(const sim_stream *streams, size_t stream_count, sim_b
 
 /* Envoy's default histogram bounds, milliseconds. */
 static const double istio_bounds_ms[] = {
-	0.5,   1,     5,      10,     25,      50,      100,  250,  500, 1000,
-	2500,  5000,  10000,  30000,  60000,   300000,  600000, 1800000, 3600000,
+    0.5,  1,    5,     10,    25,    50,     100,    250,     500,     1000,
+    2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
 };
 static const char *const istio_bound_texts[] = {
-	"0.5",  "1",    "5",     "10",    "25",     "50",     "100",    "250",     "500",     "1000",
-	"2500", "5000", "10000", "30000", "60000",  "300000", "600000", "1800000", "3600000",
+    "0.5",  "1",    "5",     "10",    "25",    "50",     "100",    "250",     "500",     "1000",
+    "2500", "5000", "10000", "30000", "60000", "300000", "600000", "1800000", "3600000",
 };
 #define ISTIO_FINITE_BOUNDS (sizeof(istio_bounds_ms) / sizeof(istio_bounds_ms[0]))
 
@@ -450,10 +449,10 @@ static void istio_peer_labels(sim_buf *out, const char *prefix, const topo_workl
 	const char *canonical = workload->app != NULL ? workload->app : workload->name;
 	char name[64];
 
-#define PEER_LABEL(suffix, value)                                         \
-	do {                                                              \
-		snprintf(name, sizeof(name), "%s_%s", prefix, suffix);   \
-		label_add(out, name, known ? (value) : "unknown");        \
+#define PEER_LABEL(suffix, value)                                                                  \
+	do {                                                                                       \
+		snprintf(name, sizeof(name), "%s_%s", prefix, suffix);                             \
+		label_add(out, name, known ? (value) : "unknown");                                 \
 	} while (0)
 	PEER_LABEL("workload", workload->name);
 	PEER_LABEL("canonical_service", canonical);
@@ -462,7 +461,7 @@ static void istio_peer_labels(sim_buf *out, const char *prefix, const topo_workl
 	snprintf(name, sizeof(name), "%s_principal", prefix);
 	if (known)
 		label_addf(out, name, "spiffe://%s/ns/%s/sa/%s", TRUST_DOMAIN, workload->namespace,
-			   workload->service_account);
+		           workload->service_account);
 	else
 		label_add(out, name, "unknown");
 	PEER_LABEL("app", canonical);
@@ -472,7 +471,7 @@ static void istio_peer_labels(sim_buf *out, const char *prefix, const topo_workl
 
 /* Every label of a report but the reporting pod's and the outcome's. */
 static void istio_report_labels(sim_buf *out, const topo_edge *edge, const char *reporter,
-				const char *protocol, const char *security_policy)
+                                const char *protocol, const char *security_policy)
 {
 	const topo_workload *callee = edge->callee;
 
@@ -481,7 +480,7 @@ static void istio_report_labels(sim_buf *out, const topo_edge *edge, const char 
 	label_add(out, "source_cluster", edge->caller->meshed ? "Kubernetes" : "unknown");
 	istio_peer_labels(out, "destination", callee);
 	label_addf(out, "destination_service", "%s.%s.svc.%s", callee->service, callee->namespace,
-		   CLUSTER_DOMAIN);
+	           CLUSTER_DOMAIN);
 	label_add(out, "destination_service_name", callee->service);
 	label_add(out, "destination_service_namespace", callee->namespace);
 	label_add(out, "destination_cluster", "Kubernetes");
@@ -491,12 +490,12 @@ static void istio_report_labels(sim_buf *out, const topo_edge *edge, const char 
 
 /* A sidecar's report: the callee's (destination) or the caller's (source). */
 static bool istio_sidecar_labels(const topo_edge *edge, const topo_cell *cell, sim_side side,
-				 sim_buf *out)
+                                 sim_buf *out)
 {
 	if (side == SIM_SIDE_SERVER) {
 		istio_target_labels(out, edge->callee, cell->callee_pod);
 		istio_report_labels(out, edge, "destination", "http",
-				    edge->caller->meshed ? "mutual_tls" : "none");
+		                    edge->caller->meshed ? "mutual_tls" : "none");
 		return true;
 	}
 	if (side != SIM_SIDE_CLIENT || !edge->caller->meshed)
@@ -524,19 +523,19 @@ typedef struct sim_workload_ref {
 } sim_workload_ref;
 
 static const sim_workload_ref ambient_sidecars[] = {
-	{"emojivoto", "vote-bot"},
-	{"emojivoto", "voting"},
+    {"emojivoto", "vote-bot"},
+    {"emojivoto", "voting"},
 };
-#define AMBIENT_SIDECAR_COUNT (sizeof(ambient_sidecars) / sizeof(ambient_sidecars[0]))
+#define AMBIENT_SIDECAR_COUNT      (sizeof(ambient_sidecars) / sizeof(ambient_sidecars[0]))
 #define AMBIENT_WAYPOINT_NAMESPACE "emojivoto"
-#define AMBIENT_WAYPOINT_NAME "waypoint"
-#define AMBIENT_WAYPOINT_POD "waypoint-6b9f8d7c5-v8m2q"
-#define AMBIENT_ZTUNNEL_NAMESPACE "istio-system"
-#define AMBIENT_ZTUNNEL_POD "ztunnel-x7k2p"
+#define AMBIENT_WAYPOINT_NAME      "waypoint"
+#define AMBIENT_WAYPOINT_POD       "waypoint-6b9f8d7c5-v8m2q"
+#define AMBIENT_ZTUNNEL_NAMESPACE  "istio-system"
+#define AMBIENT_ZTUNNEL_POD        "ztunnel-x7k2p"
 /* L4 accounting of the ztunnel series: requests per connection, bytes. */
 #define AMBIENT_REQUESTS_PER_CONNECTION 10u
-#define AMBIENT_REQUEST_BYTES 256u
-#define AMBIENT_RESPONSE_BYTES 1024u
+#define AMBIENT_REQUEST_BYTES           256u
+#define AMBIENT_RESPONSE_BYTES          1024u
 
 static bool ambient_has_sidecar(const topo_workload *workload)
 {
@@ -569,7 +568,7 @@ static void ambient_ztunnel_target_labels(sim_buf *out)
 }
 
 static bool ambient_stream_labels(const topo_edge *edge, const topo_cell *cell, sim_side side,
-				  sim_buf *out)
+                                  sim_buf *out)
 {
 	const topo_workload *caller = edge->caller;
 	const topo_workload *callee = edge->callee;
@@ -591,7 +590,7 @@ static bool ambient_stream_labels(const topo_edge *edge, const topo_cell *cell, 
 			return false;
 		ambient_ztunnel_target_labels(out);
 		istio_report_labels(out, edge, "destination", "tcp",
-				    caller->meshed ? "mutual_tls" : "none");
+		                    caller->meshed ? "mutual_tls" : "none");
 		return true;
 	case SIM_SIDE_ZTUNNEL_CLIENT:
 		if (!caller->meshed || ambient_has_sidecar(caller))
@@ -599,8 +598,7 @@ static bool ambient_stream_labels(const topo_edge *edge, const topo_cell *cell, 
 		ambient_ztunnel_target_labels(out);
 		istio_report_labels(out, edge, "source", "tcp", "mutual_tls");
 		return true;
-	case SIM_SIDE_COUNT:
-		break;
+	case SIM_SIDE_COUNT: break;
 	}
 	return false;
 }
@@ -624,9 +622,9 @@ static void istio_render_requests(const sim_stream *streams, size_t stream_count
 				continue;
 			outcome_totals(&streams[i].outcomes[o], &totals);
 			buf_printf(out,
-				   "istio_requests_total{%s,response_code=\"%d\","
-				   "grpc_response_status=\"\",response_flags=\"-\"} %" PRIu64 "\n",
-				   streams[i].labels, outcome_status_code(o), totals.count);
+			           "istio_requests_total{%s,response_code=\"%d\","
+			           "grpc_response_status=\"\",response_flags=\"-\"} %" PRIu64 "\n",
+			           streams[i].labels, outcome_status_code(o), totals.count);
 		}
 	}
 }
@@ -646,19 +644,21 @@ static void istio_render_duration(const sim_stream *streams, size_t stream_count
 			outcome_totals(&streams[i].outcomes[o], &totals);
 			const char *labels = streams[i].labels;
 			int status = outcome_status_code(o);
-			const char *outcome_labels = "grpc_response_status=\"\",response_flags=\"-\"";
+			const char *outcome_labels =
+			    "grpc_response_status=\"\",response_flags=\"-\"";
 			for (size_t b = 0; b < ISTIO_FINITE_BOUNDS; b++)
-				buf_printf(out,
-					   "%s_bucket{%s,response_code=\"%d\",%s,le=\"%s\"} %" PRIu64
-					   "\n",
-					   name, labels, status, outcome_labels, istio_bound_texts[b],
-					   totals_at_or_below(&totals, istio_bounds_ms[b]));
-			buf_printf(out, "%s_bucket{%s,response_code=\"%d\",%s,le=\"+Inf\"} %" PRIu64 "\n",
-				   name, labels, status, outcome_labels, totals.count);
-			buf_printf(out, "%s_sum{%s,response_code=\"%d\",%s} %.17g\n", name, labels, status,
-				   outcome_labels, totals_sum_ms(&totals));
-			buf_printf(out, "%s_count{%s,response_code=\"%d\",%s} %" PRIu64 "\n", name, labels,
-				   status, outcome_labels, totals.count);
+				buf_printf(
+				    out,
+				    "%s_bucket{%s,response_code=\"%d\",%s,le=\"%s\"} %" PRIu64 "\n",
+				    name, labels, status, outcome_labels, istio_bound_texts[b],
+				    totals_at_or_below(&totals, istio_bounds_ms[b]));
+			buf_printf(
+			    out, "%s_bucket{%s,response_code=\"%d\",%s,le=\"+Inf\"} %" PRIu64 "\n",
+			    name, labels, status, outcome_labels, totals.count);
+			buf_printf(out, "%s_sum{%s,response_code=\"%d\",%s} %.17g\n", name, labels,
+			           status, outcome_labels, totals_sum_ms(&totals));
+			buf_printf(out, "%s_count{%s,response_code=\"%d\",%s} %" PRIu64 "\n", name,
+			           labels, status, outcome_labels, totals.count);
 		}
 	}
 }
@@ -680,9 +680,9 @@ static void stream_totals(const sim_stream *stream, sim_totals *totals)
 static void ambient_render_tcp(const sim_stream *streams, size_t stream_count, sim_buf *out)
 {
 	static const char *const families[] = {
-		"istio_tcp_connections_opened_total",
-		"istio_tcp_sent_bytes_total",
-		"istio_tcp_received_bytes_total",
+	    "istio_tcp_connections_opened_total",
+	    "istio_tcp_sent_bytes_total",
+	    "istio_tcp_received_bytes_total",
 	};
 	sim_totals totals;
 
@@ -692,12 +692,13 @@ static void ambient_render_tcp(const sim_stream *streams, size_t stream_count, s
 			if (!is_ztunnel(&streams[i]))
 				continue;
 			stream_totals(&streams[i], &totals);
-			uint64_t value = f == 0 ? (totals.count + AMBIENT_REQUESTS_PER_CONNECTION - 1) /
-							  AMBIENT_REQUESTS_PER_CONNECTION
-					 : f == 1 ? totals.count * AMBIENT_REQUEST_BYTES
-						  : totals.count * AMBIENT_RESPONSE_BYTES;
+			uint64_t value =
+			    f == 0 ? (totals.count + AMBIENT_REQUESTS_PER_CONNECTION - 1) /
+			                 AMBIENT_REQUESTS_PER_CONNECTION
+			    : f == 1 ? totals.count * AMBIENT_REQUEST_BYTES
+			             : totals.count * AMBIENT_RESPONSE_BYTES;
 			buf_printf(out, "%s{%s,response_flags=\"-\"} %" PRIu64 "\n", families[f],
-				   streams[i].labels, value);
+			           streams[i].labels, value);
 		}
 	}
 }
@@ -719,10 +720,11 @@ static void ambient_describe(FILE *out)
 	fputs(",\n    \"sidecars\": [", out);
 	for (size_t i = 0; i < AMBIENT_SIDECAR_COUNT; i++)
 		fprintf(out, "%s{\"namespace\": \"%s\", \"name\": \"%s\"}", i == 0 ? "" : ", ",
-			ambient_sidecars[i].namespace, ambient_sidecars[i].name);
+		        ambient_sidecars[i].namespace, ambient_sidecars[i].name);
 	fputs("],\n", out);
 	fputs("    \"waypoints\": [{\"namespace\": \"" AMBIENT_WAYPOINT_NAMESPACE
-	      "\", \"name\": \"" AMBIENT_WAYPOINT_NAME "\", \"pod\": \"" AMBIENT_WAYPOINT_POD "\"}]",
+	      "\", \"name\": \"" AMBIENT_WAYPOINT_NAME "\", \"pod\": \"" AMBIENT_WAYPOINT_POD
+	      "\"}]",
 	      out);
 }
 
@@ -731,7 +733,7 @@ static void ambient_describe(FILE *out)
 /* The handler's explicit bounds, seconds. */
 static const double mixer_bounds_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 static const char *const mixer_bound_texts[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
-						"0.5",   "1",    "2.5",   "5",    "10"};
+                                                "0.5",   "1",    "2.5",   "5",    "10"};
 #define MIXER_FINITE_BOUNDS (sizeof(mixer_bounds_s) / sizeof(mixer_bounds_s[0]))
 
 static double mixer_bound_ms(size_t index)
@@ -743,24 +745,24 @@ static double mixer_bound_ms(size_t index)
  * owner kubernetes://apis/<apiVersion>/namespaces/<ns>/<kind>s/<name>,
  * uid kubernetes://<pod>.<ns>; "unknown" without a sidecar. */
 static void mixer_side_labels(sim_buf *out, const char *prefix, const topo_workload *workload,
-			      size_t pod, bool with_namespace)
+                              size_t pod, bool with_namespace)
 {
 	char name[64];
 	const char *api_version = workload->kind == TOPO_KIND_JOB ? "batch/v1" : "apps/v1";
-	const char *plural = workload->kind == TOPO_KIND_JOB	       ? "jobs"
-			     : workload->kind == TOPO_KIND_STATEFULSET ? "statefulsets"
-								       : "deployments";
+	const char *plural = workload->kind == TOPO_KIND_JOB           ? "jobs"
+	                     : workload->kind == TOPO_KIND_STATEFULSET ? "statefulsets"
+	                                                               : "deployments";
 
 	snprintf(name, sizeof(name), "%s_owner", prefix);
 	if (workload->meshed)
 		label_addf(out, name, "kubernetes://apis/%s/namespaces/%s/%s/%s", api_version,
-			   workload->namespace, plural, workload->name);
+		           workload->namespace, plural, workload->name);
 	else
 		label_add(out, name, "unknown");
 	snprintf(name, sizeof(name), "%s_uid", prefix);
 	if (workload->meshed)
 		label_addf(out, name, "kubernetes://%s.%s", workload->pods[pod].name,
-			   workload->namespace);
+		           workload->namespace);
 	else
 		label_add(out, name, "unknown");
 	if (with_namespace) {
@@ -772,7 +774,7 @@ static void mixer_side_labels(sim_buf *out, const char *prefix, const topo_workl
 /* Labels in client_golang's order (sorted by name), except response_code
  * and grpc_response_status, which render appends. */
 static bool mixer_stream_labels(const topo_edge *edge, const topo_cell *cell, sim_side side,
-				sim_buf *out)
+                                sim_buf *out)
 {
 	if (side != SIM_SIDE_SERVER && (side != SIM_SIDE_CLIENT || !edge->caller->meshed))
 		return false;
@@ -788,29 +790,32 @@ static void mixer_render(const sim_stream *streams, size_t stream_count, sim_buf
 	sim_totals totals;
 
 	buf_printf(out, "# HELP istio_smi_requests_total smi_requests_total\n"
-			"# TYPE istio_smi_requests_total counter\n");
+	                "# TYPE istio_smi_requests_total counter\n");
 	for (size_t i = 0; i < stream_count; i++) {
 		for (size_t o = 0; o < 2; o++) {
 			if (streams[i].outcomes[o].cell_count == 0)
 				continue;
 			outcome_totals(&streams[i].outcomes[o], &totals);
 			buf_printf(out,
-				   "istio_smi_requests_total{%s,grpc_response_status=\"\","
-				   "response_code=\"%d\"} %" PRIu64 "\n",
-				   streams[i].labels, outcome_status_code(o), totals.count);
+			           "istio_smi_requests_total{%s,grpc_response_status=\"\","
+			           "response_code=\"%d\"} %" PRIu64 "\n",
+			           streams[i].labels, outcome_status_code(o), totals.count);
 		}
 	}
 	/* The duration instance has no response_code: one histogram per stream. */
-	buf_printf(out, "# HELP %s smi_request_duration_seconds\n# TYPE %s histogram\n", name, name);
+	buf_printf(out, "# HELP %s smi_request_duration_seconds\n# TYPE %s histogram\n", name,
+	           name);
 	for (size_t i = 0; i < stream_count; i++) {
 		stream_totals(&streams[i], &totals);
 		const char *labels = streams[i].labels;
 		for (size_t b = 0; b < MIXER_FINITE_BOUNDS; b++)
 			buf_printf(out, "%s_bucket{%s,le=\"%s\"} %" PRIu64 "\n", name, labels,
-				   mixer_bound_texts[b],
-				   totals_at_or_below(&totals, mixer_bound_ms(b)));
-		buf_printf(out, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, totals.count);
-		buf_printf(out, "%s_sum{%s} %.17g\n", name, labels, totals_sum_ms(&totals) / 1000.0);
+			           mixer_bound_texts[b],
+			           totals_at_or_below(&totals, mixer_bound_ms(b)));
+		buf_printf(out, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels,
+		           totals.count);
+		buf_printf(out, "%s_sum{%s} %.17g\n", name, labels,
+		           totals_sum_ms(&totals) / 1000.0);
 		buf_printf(out, "%s_count{%s} %" PRIu64 "\n", name, labels, totals.count);
 	}
 }
@@ -821,14 +826,14 @@ static void describe_nothing(FILE *out)
 }
 
 static const sim_mesh meshes[] = {
-	{"linkerd", linkerd_stream_labels, linkerd_render, describe_nothing, topo_class_bound_ms,
-	 TOPO_LATENCY_CLASSES - 1},
-	{"istio", istio_sidecar_labels, istio_render, describe_nothing, istio_bound_ms,
-	 ISTIO_FINITE_BOUNDS},
-	{"istio-ambient", ambient_stream_labels, ambient_render, ambient_describe, istio_bound_ms,
-	 ISTIO_FINITE_BOUNDS},
-	{"istio-mixer", mixer_stream_labels, mixer_render, describe_nothing, mixer_bound_ms,
-	 MIXER_FINITE_BOUNDS},
+    {"linkerd", linkerd_stream_labels, linkerd_render, describe_nothing, topo_class_bound_ms,
+     TOPO_LATENCY_CLASSES - 1},
+    {"istio", istio_sidecar_labels, istio_render, describe_nothing, istio_bound_ms,
+     ISTIO_FINITE_BOUNDS},
+    {"istio-ambient", ambient_stream_labels, ambient_render, ambient_describe, istio_bound_ms,
+     ISTIO_FINITE_BOUNDS},
+    {"istio-mixer", mixer_stream_labels, mixer_render, describe_nothing, mixer_bound_ms,
+     MIXER_FINITE_BOUNDS},
 };
 #define MESH_COUNT (sizeof(meshes) / sizeof(meshes[0]))
 
@@ -845,7 +850,7 @@ static const sim_mesh *mesh_from_name(const char *name)
 static bool mesh_describe_json(const sim_mesh *mesh, FILE *out)
 {
 	static const char *const side_names[SIM_SIDE_COUNT] = {
-		"server", "client", "waypoint", "ztunnel-server", "ztunnel-client",
+	    "server", "client", "waypoint", "ztunnel-server", "ztunnel-client",
 	};
 	size_t edge_count;
 	const topo_edge *edges = topo_edges(&edge_count);
@@ -853,7 +858,7 @@ static bool mesh_describe_json(const sim_mesh *mesh, FILE *out)
 	sim_buf scratch = {0};
 
 	fprintf(out, ",\n  \"mesh\": {\n    \"name\": \"%s\",\n    \"histogram_bounds_ms\": [",
-		mesh->name);
+	        mesh->name);
 	for (size_t i = 0; i < mesh->bound_count; i++)
 		fprintf(out, "%s%.10g", i == 0 ? "" : ", ", mesh->bound_ms(i));
 	fputs("],\n    \"edge_reporters\": [", out);
@@ -911,14 +916,14 @@ typedef struct sim_exposition {
 	topo_traffic *traffic; /* owned */
 	size_t stream_count;
 	size_t stream_capacity;
-	sim_stream *streams; /* owned */
+	sim_stream *streams;  /* owned */
 	pthread_mutex_t lock; /* serialises advancing and reading `traffic` */
 } sim_exposition;
 
 static bool outcome_add_cell(sim_outcome *outcome, const topo_cell *cell)
 {
 	const topo_cell **cells =
-		realloc(outcome->cells, (outcome->cell_count + 1) * sizeof(*cells));
+	    realloc(outcome->cells, (outcome->cell_count + 1) * sizeof(*cells));
 	if (cells == NULL)
 		return false;
 	cells[outcome->cell_count++] = cell;
@@ -927,15 +932,15 @@ static bool outcome_add_cell(sim_outcome *outcome, const topo_cell *cell)
 }
 
 /* The stream with exactly these labels, created if new; NULL on ENOMEM. */
-static sim_stream *exposition_stream(sim_exposition *exposition, sim_side side,
-				     const char *labels)
+static sim_stream *exposition_stream(sim_exposition *exposition, sim_side side, const char *labels)
 {
 	for (size_t i = 0; i < exposition->stream_count; i++)
 		if (exposition->streams[i].side == side &&
 		    strcmp(exposition->streams[i].labels, labels) == 0)
 			return &exposition->streams[i];
 	if (exposition->stream_count == exposition->stream_capacity) {
-		size_t capacity = exposition->stream_capacity ? exposition->stream_capacity * 2 : 32;
+		size_t capacity =
+		    exposition->stream_capacity ? exposition->stream_capacity * 2 : 32;
 		sim_stream *streams = realloc(exposition->streams, capacity * sizeof(*streams));
 		if (streams == NULL)
 			return NULL;
@@ -963,17 +968,19 @@ static bool exposition_build_streams(sim_exposition *exposition)
 		for (size_t e = 0; e < edge_count; e++) {
 			size_t cells = topo_traffic_cell_count(exposition->traffic, e);
 			for (size_t c = 0; c < cells; c++) {
-				const topo_cell *cell = topo_traffic_cell(exposition->traffic, e, c);
+				const topo_cell *cell =
+				    topo_traffic_cell(exposition->traffic, e, c);
 				buf_reset(&labels);
-				if (!exposition->mesh->stream_labels(&edges[e], cell, (sim_side)side,
-								     &labels))
+				if (!exposition->mesh->stream_labels(&edges[e], cell,
+				                                     (sim_side)side, &labels))
 					continue;
 				if (labels.failed)
 					goto out;
 				sim_stream *stream =
-					exposition_stream(exposition, (sim_side)side, labels.data);
+				    exposition_stream(exposition, (sim_side)side, labels.data);
 				if (stream == NULL ||
-				    !outcome_add_cell(&stream->outcomes[cell->failed ? 1 : 0], cell))
+				    !outcome_add_cell(&stream->outcomes[cell->failed ? 1 : 0],
+				                      cell))
 					goto out;
 			}
 		}
@@ -998,7 +1005,7 @@ static void exposition_free(sim_exposition *exposition)
 
 /* On failure the exposition holds nothing to free. */
 static bool exposition_init(sim_exposition *exposition, const sim_mesh *mesh, char *err,
-			    size_t err_size)
+                            size_t err_size)
 {
 	struct timespec start;
 	topo_status status;
@@ -1015,8 +1022,9 @@ static bool exposition_init(sim_exposition *exposition, const sim_mesh *mesh, ch
 	}
 	status = topo_traffic_new(&start, &exposition->traffic);
 	if (status != TOPO_OK) {
-		snprintf(err, err_size, "%s", status == TOPO_ERR_NOMEM ? "out of memory"
-								  : "the static topology is invalid");
+		snprintf(err, err_size, "%s",
+		         status == TOPO_ERR_NOMEM ? "out of memory"
+		                                  : "the static topology is invalid");
 		goto fail;
 	}
 	if (!exposition_build_streams(exposition)) {
@@ -1051,17 +1059,18 @@ out:
 /* HTTP: GET /metrics, nothing else. */
 
 static enum MHD_Result http_send(struct MHD_Connection *connection, unsigned status,
-				 const char *content_type, char *body /* owned */, size_t len)
+                                 const char *content_type, char *body /* owned */, size_t len)
 {
 	enum MHD_Result result = MHD_NO;
 	struct MHD_Response *response =
-		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 
 	if (response == NULL) {
 		free(body);
 		return MHD_NO;
 	}
-	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES)
+	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) !=
+	    MHD_YES)
 		goto out;
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
 	    MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
@@ -1073,7 +1082,7 @@ out:
 }
 
 static enum MHD_Result http_send_text(struct MHD_Connection *connection, unsigned status,
-				      const char *text)
+                                      const char *text)
 {
 	char *body = strdup(text);
 	if (body == NULL)
@@ -1082,8 +1091,8 @@ static enum MHD_Result http_send_text(struct MHD_Connection *connection, unsigne
 }
 
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection, const char *url,
-				   const char *method, const char *version, const char *upload_data,
-				   size_t *upload_data_size, void **request_state)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **request_state)
 {
 	sim_exposition *exposition = cls;
 	sim_buf body = {0};
@@ -1102,13 +1111,13 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *connection,
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return http_send_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED,
-				      "method not allowed\n");
+		                      "method not allowed\n");
 	if (strcmp(url, "/metrics") != 0)
 		return http_send_text(connection, MHD_HTTP_NOT_FOUND, "not found; try /metrics\n");
 	if (!buf_reserve(&body, BODY_INITIAL_CAPACITY) || !exposition_render(exposition, &body)) {
 		buf_free(&body);
 		return http_send_text(connection, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				      "cannot render metrics\n");
+		                      "cannot render metrics\n");
 	}
 	return http_send(connection, MHD_HTTP_OK, CONTENT_TYPE, body.data, body.len);
 }
@@ -1127,24 +1136,25 @@ typedef struct sim_options {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: " PROGRAM " --listen HOST:PORT [--mesh MESH]\n"
-		"       " PROGRAM " --describe [--mesh MESH]\n"
-		"\n"
-		"Serves Prometheus metrics shaped like a service mesh's proxies for the\n"
-		"emojivoto topology, at deterministic rates, on http://HOST:PORT/metrics.\n"
-		"Every series carries the target labels of its pod; scrape with honor_labels: true.\n"
-		"\n"
-		"  --listen HOST:PORT  numeric IPv4 address, or [IPv6]:PORT; port 0 picks one\n"
-		"  --mesh MESH         linkerd (default); istio (telemetry v2 sidecars);\n"
-		"                      istio-ambient (ztunnel, a waypoint in emojivoto and two\n"
-		"                      sidecars); istio-mixer (Mixer metrics as defined by\n"
-		"                      adapters/istio/manifests, histogram in seconds)\n"
-		"  --describe          print the topology, traffic rules and the mesh's\n"
-		"                      reporters as JSON and exit\n"
-		"  --help              show this help\n"
-		"\n"
-		"Stops cleanly on SIGINT or SIGTERM.\n");
+	fprintf(
+	    out,
+	    "Usage: " PROGRAM " --listen HOST:PORT [--mesh MESH]\n"
+	    "       " PROGRAM " --describe [--mesh MESH]\n"
+	    "\n"
+	    "Serves Prometheus metrics shaped like a service mesh's proxies for the\n"
+	    "emojivoto topology, at deterministic rates, on http://HOST:PORT/metrics.\n"
+	    "Every series carries the target labels of its pod; scrape with honor_labels: true.\n"
+	    "\n"
+	    "  --listen HOST:PORT  numeric IPv4 address, or [IPv6]:PORT; port 0 picks one\n"
+	    "  --mesh MESH         linkerd (default); istio (telemetry v2 sidecars);\n"
+	    "                      istio-ambient (ztunnel, a waypoint in emojivoto and two\n"
+	    "                      sidecars); istio-mixer (Mixer metrics as defined by\n"
+	    "                      adapters/istio/manifests, histogram in seconds)\n"
+	    "  --describe          print the topology, traffic rules and the mesh's\n"
+	    "                      reporters as JSON and exit\n"
+	    "  --help              show this help\n"
+	    "\n"
+	    "Stops cleanly on SIGINT or SIGTERM.\n");
 }
 
 /* Parses "1.2.3.4:80" or "[::1]:80" into options->address. */
@@ -1191,19 +1201,18 @@ static bool parse_listen(sim_options *options, const char *text, char *err, size
 	return true;
 bad_host:
 	snprintf(err, err_size, "--listen: '%s' is not a numeric IPv4 address or [IPv6] address",
-		 host);
+	         host);
 	return false;
 }
 
-static bool parse_options(int argc, char **argv, sim_options *options, char *err,
-			  size_t err_size)
+static bool parse_options(int argc, char **argv, sim_options *options, char *err, size_t err_size)
 {
 	static const struct option long_options[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"mesh", required_argument, NULL, 'm'},
-		{"describe", no_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"mesh", required_argument, NULL, 'm'},
+	    {"describe", no_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 
@@ -1211,25 +1220,20 @@ static bool parse_options(int argc, char **argv, sim_options *options, char *err
 	opterr = 0; /* we print our own messages */
 	while ((opt = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
 		switch (opt) {
-		case 'l':
-			options->listen = optarg;
-			break;
+		case 'l': options->listen = optarg; break;
 		case 'm':
 			options->mesh = mesh_from_name(optarg);
 			if (options->mesh == NULL) {
-				snprintf(err, err_size,
-					 "--mesh: unknown mesh '%s' (linkerd, istio, istio-ambient, "
-					 "istio-mixer)",
-					 optarg);
+				snprintf(
+				    err, err_size,
+				    "--mesh: unknown mesh '%s' (linkerd, istio, istio-ambient, "
+				    "istio-mixer)",
+				    optarg);
 				return false;
 			}
 			break;
-		case 'd':
-			options->describe = true;
-			break;
-		case 'h':
-			options->help = true;
-			break;
+		case 'd': options->describe = true; break;
+		case 'h': options->help = true; break;
 		case ':':
 			snprintf(err, err_size, "%s needs a value", argv[optind - 1]);
 			return false;
@@ -1260,9 +1264,8 @@ static struct MHD_Daemon *start_daemon(const sim_options *options, sim_expositio
 	if (options->ipv6)
 		flags |= MHD_USE_IPv6;
 	/* The port argument is ignored when MHD_OPTION_SOCK_ADDR is given. */
-	return MHD_start_daemon(flags, 0, NULL, NULL, http_handle, exposition,
-				MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&options->address,
-				MHD_OPTION_END);
+	return MHD_start_daemon(flags, 0, NULL, NULL, http_handle, exposition, MHD_OPTION_SOCK_ADDR,
+	                        (const struct sockaddr *)&options->address, MHD_OPTION_END);
 }
 
 static unsigned daemon_port(struct MHD_Daemon *daemon)
@@ -1328,11 +1331,11 @@ int main(int argc, char **argv)
 	daemon = start_daemon(&options, &exposition);
 	if (daemon == NULL) {
 		fprintf(stderr, PROGRAM ": cannot listen on %s: %s\n", options.listen,
-			errno != 0 ? strerror(errno) : "libmicrohttpd refused to start");
+		        errno != 0 ? strerror(errno) : "libmicrohttpd refused to start");
 		goto out;
 	}
 	fprintf(stderr, PROGRAM ": serving %s metrics on port %u (%s)\n", options.mesh->name,
-		daemon_port(daemon), options.listen);
+	        daemon_port(daemon), options.listen);
 
 	int signal_number = wait_for_stop_signal(&stop_signals);
 	if (signal_number < 0) {

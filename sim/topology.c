@@ -16,15 +16,14 @@
 #define MAX_PATTERN_PERIOD 100000u
 
 static const double class_bounds_ms[TOPO_LATENCY_CLASSES] = {
-	1,    2,    3,    4,     5,     10,    20,    30,    40,
-	50,   100,  200,  300,   400,   500,   1000,  2000,  3000,
-	4000, 5000, 10000, 20000, 30000, 40000, 50000, INFINITY,
+    1,   2,   3,    4,    5,    10,   20,   30,    40,    50,    100,   200,   300,
+    400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000, INFINITY,
 };
 
 static const char *const class_bound_texts[TOPO_LATENCY_CLASSES] = {
-	"1",    "2",    "3",    "4",     "5",     "10",    "20",    "30",    "40",
-	"50",   "100",  "200",  "300",   "400",   "500",   "1000",  "2000",  "3000",
-	"4000", "5000", "10000", "20000", "30000", "40000", "50000", "+Inf",
+    "1",    "2",    "3",     "4",     "5",     "10",    "20",    "30",   "40",
+    "50",   "100",  "200",   "300",   "400",   "500",   "1000",  "2000", "3000",
+    "4000", "5000", "10000", "20000", "30000", "40000", "50000", "+Inf",
 };
 
 enum workload_index {
@@ -40,18 +39,18 @@ enum workload_index {
 
 static const topo_pod vote_bot_pods[] = {{"vote-bot-5b7f5657f6-xq7pm", "10.42.0.11"}};
 static const topo_pod web_pods[] = {
-	{"web-7f8455487f-rw9h5", "10.42.0.17"},
-	{"web-7f8455487f-x2k9p", "10.42.0.18"},
+    {"web-7f8455487f-rw9h5", "10.42.0.17"},
+    {"web-7f8455487f-x2k9p", "10.42.0.18"},
 };
 static const topo_pod emoji_pods[] = {{"emoji-6c8b7d9f5d-4tbzq", "10.42.0.15"}};
 static const topo_pod voting_pods[] = {{"voting-84c6bd6b8d-mz5ld", "10.42.0.16"}};
 static const topo_pod tally_pods[] = {{"tally-8jx2c", "10.42.0.21"}};
 static const topo_pod vote_db_pods[] = {
-	{"vote-db-0", "10.42.1.5"},
-	{"vote-db-1", "10.42.1.6"},
+    {"vote-db-0", "10.42.1.5"},
+    {"vote-db-1", "10.42.1.6"},
 };
 static const topo_pod ingress_pods[] = {
-	{"ingress-nginx-controller-5d88495688-q7xkz", "10.42.2.3"},
+    {"ingress-nginx-controller-5d88495688-q7xkz", "10.42.2.3"},
 };
 
 #define PODS(array) sizeof(array) / sizeof((array)[0]), (array)
@@ -59,44 +58,50 @@ static const topo_pod ingress_pods[] = {
 /* Field order: namespace, kind, name, service account, app label,
  * pod-template-hash, service, service port, container port, meshed, pods. */
 static const topo_workload workloads[W_COUNT] = {
-	[W_VOTE_BOT] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "vote-bot", "default", "vote-bot",
-			"5b7f5657f6", NULL, 0, 8080, true, PODS(vote_bot_pods)},
-	[W_WEB] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "web", "web", "web-svc", "7f8455487f",
-		   "web-svc", 80, 8080, true, PODS(web_pods)},
-	[W_EMOJI] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "emoji", "emoji", "emoji-svc",
-		     "6c8b7d9f5d", "emoji-svc", 80, 8080, true, PODS(emoji_pods)},
-	[W_VOTING] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "voting", "voting", "voting-svc",
-		      "84c6bd6b8d", "voting-svc", 80, 8080, true, PODS(voting_pods)},
-	[W_TALLY] = {"emojivoto", TOPO_KIND_JOB, "tally", "default", "tally", NULL, NULL, 0, 8080,
-		     true, PODS(tally_pods)},
-	[W_VOTE_DB] = {"datastore", TOPO_KIND_STATEFULSET, "vote-db", "vote-db", "vote-db", NULL,
-		       "vote-db", 80, 8080, true, PODS(vote_db_pods)},
-	/* Unmeshed: it has no proxy, so it only shows up at its callees'
-	 * inbound side, without identity. */
-	[W_INGRESS] = {"ingress-nginx", TOPO_KIND_DEPLOYMENT, "ingress-nginx-controller",
-		       "ingress-nginx", "ingress-nginx", "5d88495688", NULL, 0, 80, false,
-		       PODS(ingress_pods)},
+    [W_VOTE_BOT] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "vote-bot", "default", "vote-bot",
+                    "5b7f5657f6", NULL, 0, 8080, true, PODS(vote_bot_pods)},
+    [W_WEB] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "web", "web", "web-svc", "7f8455487f", "web-svc",
+               80, 8080, true, PODS(web_pods)},
+    [W_EMOJI] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "emoji", "emoji", "emoji-svc", "6c8b7d9f5d",
+                 "emoji-svc", 80, 8080, true, PODS(emoji_pods)},
+    [W_VOTING] = {"emojivoto", TOPO_KIND_DEPLOYMENT, "voting", "voting", "voting-svc", "84c6bd6b8d",
+                  "voting-svc", 80, 8080, true, PODS(voting_pods)},
+    [W_TALLY] = {"emojivoto", TOPO_KIND_JOB, "tally", "default", "tally", NULL, NULL, 0, 8080, true,
+                 PODS(tally_pods)},
+    [W_VOTE_DB] = {"datastore", TOPO_KIND_STATEFULSET, "vote-db", "vote-db", "vote-db", NULL,
+                   "vote-db", 80, 8080, true, PODS(vote_db_pods)},
+    /* Unmeshed: it has no proxy, so it only shows up at its callees'
+     * inbound side, without identity. */
+    [W_INGRESS] = {"ingress-nginx", TOPO_KIND_DEPLOYMENT, "ingress-nginx-controller",
+                   "ingress-nginx", "ingress-nginx", "5d88495688", NULL, 0, 80, false,
+                   PODS(ingress_pods)},
 };
 
 /* Weights per latency class, bounds 1 2 3 4 5 10 20 30 40 50 100 200 ... ms.
  * Chosen so that p50/p90/p99 fall inside buckets, never on a bound. */
 static const topo_edge edges[] = {
-	/* web inbound p50 ~2.9 ms, p90 ~12 ms, p99 ~29 ms */
-	{&workloads[W_VOTE_BOT], &workloads[W_WEB], 4.0, 20,
-	 {60, 250, 220, 120, 80, 150, 95, 17, 4, 2, 2}},
-	/* emoji: fast, p50 ~1.6 ms, p99 ~14 ms */
-	{&workloads[W_WEB], &workloads[W_EMOJI], 8.0, 0,
-	 {300, 350, 180, 80, 40, 35, 12, 3}},
-	/* voting: p50 ~2.1 ms, p99 ~22 ms */
-	{&workloads[W_WEB], &workloads[W_VOTING], 4.0, 40,
-	 {180, 290, 210, 120, 70, 90, 28, 8, 4}},
-	/* vote-db: slower, p50 ~4.6 ms, p99 ~61 ms, a thin tail to 500 ms */
-	{&workloads[W_VOTING], &workloads[W_VOTE_DB], 4.0, 0,
-	 {20, 80, 150, 170, 140, 250, 120, 35, 15, 8, 9, 2, 0, 0, 1}},
-	{&workloads[W_TALLY], &workloads[W_VOTING], 1.0, 0,
-	 {100, 260, 240, 150, 90, 110, 35, 10, 3, 1, 1}},
-	{&workloads[W_INGRESS], &workloads[W_WEB], 0.5, 0,
-	 {40, 200, 230, 150, 100, 160, 90, 22, 5, 3}},
+    /* web inbound p50 ~2.9 ms, p90 ~12 ms, p99 ~29 ms */
+    {&workloads[W_VOTE_BOT],
+     &workloads[W_WEB],
+     4.0,
+     20,
+     {60, 250, 220, 120, 80, 150, 95, 17, 4, 2, 2}},
+    /* emoji: fast, p50 ~1.6 ms, p99 ~14 ms */
+    {&workloads[W_WEB], &workloads[W_EMOJI], 8.0, 0, {300, 350, 180, 80, 40, 35, 12, 3}},
+    /* voting: p50 ~2.1 ms, p99 ~22 ms */
+    {&workloads[W_WEB], &workloads[W_VOTING], 4.0, 40, {180, 290, 210, 120, 70, 90, 28, 8, 4}},
+    /* vote-db: slower, p50 ~4.6 ms, p99 ~61 ms, a thin tail to 500 ms */
+    {&workloads[W_VOTING],
+     &workloads[W_VOTE_DB],
+     4.0,
+     0,
+     {20, 80, 150, 170, 140, 250, 120, 35, 15, 8, 9, 2, 0, 0, 1}},
+    {&workloads[W_TALLY],
+     &workloads[W_VOTING],
+     1.0,
+     0,
+     {100, 260, 240, 150, 90, 110, 35, 10, 3, 1, 1}},
+    {&workloads[W_INGRESS], &workloads[W_WEB], 0.5, 0, {40, 200, 230, 150, 100, 160, 90, 22, 5, 3}},
 };
 
 #define EDGE_COUNT (sizeof(edges) / sizeof(edges[0]))
@@ -133,12 +138,9 @@ const topo_edge *topo_edges(size_t *count)
 const char *topo_kind_name(topo_kind kind)
 {
 	switch (kind) {
-	case TOPO_KIND_DEPLOYMENT:
-		return "Deployment";
-	case TOPO_KIND_STATEFULSET:
-		return "StatefulSet";
-	case TOPO_KIND_JOB:
-		return "Job";
+	case TOPO_KIND_DEPLOYMENT: return "Deployment";
+	case TOPO_KIND_STATEFULSET: return "StatefulSet";
+	case TOPO_KIND_JOB: return "Job";
 	}
 	return "Unknown";
 }
@@ -163,8 +165,7 @@ double topo_class_value_ms(size_t latency_class)
 
 static bool request_failed(const topo_edge *edge, uint64_t request)
 {
-	return edge->failure_every != 0 &&
-	       request % edge->failure_every == edge->failure_every - 1;
+	return edge->failure_every != 0 && request % edge->failure_every == edge->failure_every - 1;
 }
 
 /* Inverse CDF of the edge's weights at u_k = frac((k+1) * 0.618...). */
@@ -220,9 +221,9 @@ static topo_status edge_check(const topo_edge *edge)
 	for (size_t i = 0; i < TOPO_LATENCY_CLASSES; i++)
 		total += edge->weights[i];
 	if (total != TOPO_WEIGHT_TOTAL || !(edge->rps > 0.0) || !isfinite(edge->rps) ||
-	    edge->caller->pod_count == 0 || edge->callee->pod_count == 0 ||
-	    !edge->callee->meshed || edge->callee->service == NULL ||
-	    edge->failure_every == 1 || pattern_period(edge) > MAX_PATTERN_PERIOD)
+	    edge->caller->pod_count == 0 || edge->callee->pod_count == 0 || !edge->callee->meshed ||
+	    edge->callee->service == NULL || edge->failure_every == 1 ||
+	    pattern_period(edge) > MAX_PATTERN_PERIOD)
 		return TOPO_ERR_INVALID;
 	return TOPO_OK;
 }
@@ -327,7 +328,7 @@ size_t topo_traffic_cell_count(const topo_traffic *traffic, size_t edge_index)
 }
 
 const topo_cell *topo_traffic_cell(const topo_traffic *traffic, size_t edge_index,
-				   size_t cell_index)
+                                   size_t cell_index)
 {
 	return &traffic->edges[edge_index].cells[cell_index];
 }
@@ -386,7 +387,7 @@ static void json_workload(FILE *out, const topo_workload *workload)
 	else
 		fputs(", \"service_port\": null", out);
 	fprintf(out, ", \"container_port\": %u, \"meshed\": %s,\n", workload->container_port,
-		workload->meshed ? "true" : "false");
+	        workload->meshed ? "true" : "false");
 	fputs("     \"pods\": [", out);
 	for (size_t i = 0; i < workload->pod_count; i++) {
 		fputs(i == 0 ? "{\"name\": " : ", {\"name\": ", out);
@@ -406,11 +407,11 @@ static void json_edge(FILE *out, const topo_edge *edge)
 	json_workload_ref(out, edge->callee);
 	/* %.17g round-trips the double exactly. */
 	fprintf(out, ",\n     \"rps\": %.17g, \"failure_every\": %u, \"meshed_caller\": %s,\n",
-		edge->rps, edge->failure_every, edge->caller->meshed ? "true" : "false");
+	        edge->rps, edge->failure_every, edge->caller->meshed ? "true" : "false");
 	fputs("     \"weights\": {", out);
 	for (size_t i = 0; i < TOPO_LATENCY_CLASSES; i++)
 		fprintf(out, "%s\"%s\": %u", i == 0 ? "" : ", ", class_bound_texts[i],
-			edge->weights[i]);
+		        edge->weights[i]);
 	fputs("}}", out);
 }
 
@@ -420,22 +421,24 @@ topo_status topo_describe_json(FILE *out)
 	for (size_t i = 0; i < TOPO_LATENCY_CLASSES; i++)
 		fprintf(out, "%s\"%s\"", i == 0 ? "" : ", ", class_bound_texts[i]);
 	fputs("],\n", out);
-	fprintf(out,
-		"  \"rules\": {\n"
-		"    \"completed_requests\": \"n(t) = floor(rps * (t - start)), start = simulator start\",\n"
-		"    \"caller_pod\": \"k mod caller pod count\",\n"
-		"    \"callee_pod\": \"k mod callee pod count\",\n"
-		"    \"failure\": \"failure_every > 0 and k mod failure_every == failure_every - 1\",\n"
-		"    \"latency_class\": \"first class i with frac((k + 1) * golden_ratio_step) * "
-		"weights_total < weights[0] + ... + weights[i]\",\n"
-		"    \"latency_value_ms\": \"class midpoint (lower bound 0 for the first), 1.5 x "
-		"the last finite bound for +Inf\",\n"
-		"    \"golden_ratio_step\": %.17g,\n"
-		"    \"weights_total\": %u,\n"
-		"    \"success_status\": %d,\n"
-		"    \"failure_status\": %d\n"
-		"  },\n",
-		GOLDEN_RATIO_CONJUGATE, TOPO_WEIGHT_TOTAL, TOPO_STATUS_SUCCESS, TOPO_STATUS_FAILURE);
+	fprintf(
+	    out,
+	    "  \"rules\": {\n"
+	    "    \"completed_requests\": \"n(t) = floor(rps * (t - start)), start = simulator "
+	    "start\",\n"
+	    "    \"caller_pod\": \"k mod caller pod count\",\n"
+	    "    \"callee_pod\": \"k mod callee pod count\",\n"
+	    "    \"failure\": \"failure_every > 0 and k mod failure_every == failure_every - 1\",\n"
+	    "    \"latency_class\": \"first class i with frac((k + 1) * golden_ratio_step) * "
+	    "weights_total < weights[0] + ... + weights[i]\",\n"
+	    "    \"latency_value_ms\": \"class midpoint (lower bound 0 for the first), 1.5 x "
+	    "the last finite bound for +Inf\",\n"
+	    "    \"golden_ratio_step\": %.17g,\n"
+	    "    \"weights_total\": %u,\n"
+	    "    \"success_status\": %d,\n"
+	    "    \"failure_status\": %d\n"
+	    "  },\n",
+	    GOLDEN_RATIO_CONJUGATE, TOPO_WEIGHT_TOTAL, TOPO_STATUS_SUCCESS, TOPO_STATUS_FAILURE);
 	fputs("  \"workloads\": [\n", out);
 	for (size_t i = 0; i < W_COUNT; i++) {
 		json_workload(out, &workloads[i]);

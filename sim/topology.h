@@ -56,9 +56,9 @@ typedef struct topo_workload {
 
 typedef struct topo_edge {
 	const topo_workload *caller;
-	const topo_workload *callee; /* always meshed */
-	double rps;                  /* requests per second, > 0 */
-	unsigned failure_every;      /* request k fails iff k mod N == N-1; 0 = never */
+	const topo_workload *callee;            /* always meshed */
+	double rps;                             /* requests per second, > 0 */
+	unsigned failure_every;                 /* request k fails iff k mod N == N-1; 0 = never */
 	unsigned weights[TOPO_LATENCY_CLASSES]; /* sum TOPO_WEIGHT_TOTAL */
 } topo_edge;
 
@@ -69,8 +69,8 @@ typedef struct topo_cell {
 	size_t caller_pod; /* index into edge->caller->pods */
 	size_t callee_pod; /* index into edge->callee->pods */
 	bool failed;
-	uint64_t count;                                /* requests completed */
-	uint64_t class_counts[TOPO_LATENCY_CLASSES];   /* requests per latency class */
+	uint64_t count;                              /* requests completed */
+	uint64_t class_counts[TOPO_LATENCY_CLASSES]; /* requests per latency class */
 } topo_cell;
 
 /* The static topology (immutable, lives for the whole program). */
@@ -103,6 +103,6 @@ void topo_traffic_advance(topo_traffic *traffic, const struct timespec *now);
 size_t topo_traffic_cell_count(const topo_traffic *traffic, size_t edge_index);
 /* Borrowed; stable for the traffic state's lifetime. */
 const topo_cell *topo_traffic_cell(const topo_traffic *traffic, size_t edge_index,
-				   size_t cell_index);
+                                   size_t cell_index);
 
 #endif

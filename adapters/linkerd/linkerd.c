@@ -22,38 +22,38 @@ enum {
 /* Counts: one sample per classification; latency: one per `le`.  Rate then
  * sum, never the reverse, so counter resets are handled. */
 static const smi_template linkerd_templates[Q_COUNT] = {
-	{"resource.counts",
-	 "sum by ({{group_by}}, classification) (increase(response_total{direction=\"inbound\", "
-	 "{{target}}}[{{window}}]))",
-	 "responses received by the resource(s), by classification"},
-	{"resource.latency",
-	 "sum by ({{group_by}}, le) (increase(response_latency_ms_bucket{direction=\"inbound\", "
-	 "{{target}}}[{{window}}]))",
-	 "latency histogram of responses received by the resource(s), ms buckets"},
-	{"edges.counts",
-	 "sum by ({{group_by}}, {{peer_group_by}}, classification) (increase(response_total{"
-	 "direction=\"outbound\", {{target}}, {{peer_name_label}}!=\"\"}[{{window}}])) or "
-	 "sum by ({{group_by}}, {{peer_group_by}}, classification) (increase(response_total{"
-	 "direction=\"outbound\", {{peer_target}}, {{name_label}}!=\"\"}[{{window}}]))",
-	 "responses the resource sent (to) or its callers sent it (from), client side"},
-	{"edges.latency",
-	 "sum by ({{group_by}}, {{peer_group_by}}, le) (increase(response_latency_ms_bucket{"
-	 "direction=\"outbound\", {{target}}, {{peer_name_label}}!=\"\"}[{{window}}])) or "
-	 "sum by ({{group_by}}, {{peer_group_by}}, le) (increase(response_latency_ms_bucket{"
-	 "direction=\"outbound\", {{peer_target}}, {{name_label}}!=\"\"}[{{window}}]))",
-	 "latency histogram of both edge directions, client side, ms buckets"},
-	/* With failureStatus: 4xx,5xx the status decides too. */
-	{"resource.status-counts",
-	 "sum by ({{group_by}}, classification, status_code, grpc_status) (increase(response_total{"
-	 "direction=\"inbound\", {{target}}}[{{window}}]))",
-	 "resource.counts by HTTP and gRPC status (failureStatus: 4xx,5xx)"},
-	{"edges.status-counts",
-	 "sum by ({{group_by}}, {{peer_group_by}}, classification, status_code, grpc_status) "
-	 "(increase(response_total{direction=\"outbound\", {{target}}, {{peer_name_label}}!=\"\"}"
-	 "[{{window}}])) or sum by ({{group_by}}, {{peer_group_by}}, classification, status_code, "
-	 "grpc_status) (increase(response_total{direction=\"outbound\", {{peer_target}}, "
-	 "{{name_label}}!=\"\"}[{{window}}]))",
-	 "edges.counts by HTTP and gRPC status (failureStatus: 4xx,5xx)"},
+    {"resource.counts",
+     "sum by ({{group_by}}, classification) (increase(response_total{direction=\"inbound\", "
+     "{{target}}}[{{window}}]))",
+     "responses received by the resource(s), by classification"},
+    {"resource.latency",
+     "sum by ({{group_by}}, le) (increase(response_latency_ms_bucket{direction=\"inbound\", "
+     "{{target}}}[{{window}}]))",
+     "latency histogram of responses received by the resource(s), ms buckets"},
+    {"edges.counts",
+     "sum by ({{group_by}}, {{peer_group_by}}, classification) (increase(response_total{"
+     "direction=\"outbound\", {{target}}, {{peer_name_label}}!=\"\"}[{{window}}])) or "
+     "sum by ({{group_by}}, {{peer_group_by}}, classification) (increase(response_total{"
+     "direction=\"outbound\", {{peer_target}}, {{name_label}}!=\"\"}[{{window}}]))",
+     "responses the resource sent (to) or its callers sent it (from), client side"},
+    {"edges.latency",
+     "sum by ({{group_by}}, {{peer_group_by}}, le) (increase(response_latency_ms_bucket{"
+     "direction=\"outbound\", {{target}}, {{peer_name_label}}!=\"\"}[{{window}}])) or "
+     "sum by ({{group_by}}, {{peer_group_by}}, le) (increase(response_latency_ms_bucket{"
+     "direction=\"outbound\", {{peer_target}}, {{name_label}}!=\"\"}[{{window}}]))",
+     "latency histogram of both edge directions, client side, ms buckets"},
+    /* With failureStatus: 4xx,5xx the status decides too. */
+    {"resource.status-counts",
+     "sum by ({{group_by}}, classification, status_code, grpc_status) (increase(response_total{"
+     "direction=\"inbound\", {{target}}}[{{window}}]))",
+     "resource.counts by HTTP and gRPC status (failureStatus: 4xx,5xx)"},
+    {"edges.status-counts",
+     "sum by ({{group_by}}, {{peer_group_by}}, classification, status_code, grpc_status) "
+     "(increase(response_total{direction=\"outbound\", {{target}}, {{peer_name_label}}!=\"\"}"
+     "[{{window}}])) or sum by ({{group_by}}, {{peer_group_by}}, classification, status_code, "
+     "grpc_status) (increase(response_total{direction=\"outbound\", {{peer_target}}, "
+     "{{name_label}}!=\"\"}[{{window}}]))",
+     "edges.counts by HTTP and gRPC status (failureStatus: 4xx,5xx)"},
 };
 
 /* The label of each kind on the reporting pod (target labels from the
@@ -65,16 +65,16 @@ typedef struct kind_labels {
 } kind_labels;
 
 static const kind_labels linkerd_kind_labels[SMI_KIND_COUNT_V1] = {
-	[SMI_KIND_NAMESPACE] = {"namespace", "dst_namespace"},
-	[SMI_KIND_POD] = {"pod", "dst_pod"},
-	[SMI_KIND_DEPLOYMENT] = {"deployment", "dst_deployment"},
-	[SMI_KIND_STATEFULSET] = {"statefulset", "dst_statefulset"},
-	[SMI_KIND_DAEMONSET] = {"daemonset", "dst_daemonset"},
-	[SMI_KIND_JOB] = {"k8s_job", "dst_k8s_job"},
-	/* Only bare ReplicaSets carry `replicaset`; Deployment-owned ones
-	 * are reported as their Deployment. */
-	[SMI_KIND_REPLICASET] = {"replicaset", "dst_replicaset"},
-	[SMI_KIND_REPLICATIONCONTROLLER] = {"replicationcontroller", "dst_replicationcontroller"},
+    [SMI_KIND_NAMESPACE] = {"namespace", "dst_namespace"},
+    [SMI_KIND_POD] = {"pod", "dst_pod"},
+    [SMI_KIND_DEPLOYMENT] = {"deployment", "dst_deployment"},
+    [SMI_KIND_STATEFULSET] = {"statefulset", "dst_statefulset"},
+    [SMI_KIND_DAEMONSET] = {"daemonset", "dst_daemonset"},
+    [SMI_KIND_JOB] = {"k8s_job", "dst_k8s_job"},
+    /* Only bare ReplicaSets carry `replicaset`; Deployment-owned ones
+     * are reported as their Deployment. */
+    [SMI_KIND_REPLICASET] = {"replicaset", "dst_replicaset"},
+    [SMI_KIND_REPLICATIONCONTROLLER] = {"replicationcontroller", "dst_replicationcontroller"},
 };
 
 typedef struct linkerd_state {
@@ -85,8 +85,7 @@ typedef struct linkerd_state {
 	failure_status failure;
 } linkerd_state;
 
-static smi_status linkerd_open(const smi_host *host, void **state_out, char *err,
-			       size_t err_size)
+static smi_status linkerd_open(const smi_host *host, void **state_out, char *err, size_t err_size)
 {
 	linkerd_state *st = calloc(1, sizeof *st);
 	if (!st)
@@ -101,7 +100,10 @@ static smi_status linkerd_open(const smi_host *host, void **state_out, char *err
 	return SMI_OK;
 }
 
-static void linkerd_close(void *state) { free(state); }
+static void linkerd_close(void *state)
+{
+	free(state);
+}
 
 static uint64_t linkerd_kinds(void *state)
 {
@@ -117,8 +119,8 @@ static smi_side_labels side(smi_kind kind, bool peer)
 {
 	const kind_labels *l = &linkerd_kind_labels[kind];
 	smi_side_labels s = {
-		.namespace_label = peer ? "dst_namespace" : "namespace",
-		.name_label = peer ? l->peer : l->self,
+	    .namespace_label = peer ? "dst_namespace" : "namespace",
+	    .name_label = peer ? l->peer : l->self,
 	};
 	return s;
 }
@@ -148,7 +150,10 @@ static smi_status linkerd_plan(void *state, const smi_request *req, smi_plan *pl
 	return SMI_OK;
 }
 
-static bool same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+static bool same(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
 
 /* The proxy's classification, and with failureStatus: 4xx,5xx also client
  * errors: HTTP 4xx, any gRPC status but OK. */
@@ -176,7 +181,7 @@ static bool is_request(const smi_request *req, const char *ns, const char *name)
 }
 
 static smi_status linkerd_identify(void *state, const smi_request *req, uint32_t query_index,
-				   const smi_series *series, smi_identity *id)
+                                   const smi_series *series, smi_identity *id)
 {
 	linkerd_state *st = state;
 	const smi_host *h = st->host;
@@ -216,19 +221,19 @@ static smi_status linkerd_identify(void *state, const smi_request *req, uint32_t
 }
 
 static const smi_adapter_descriptor linkerd_descriptor = {
-	.abi_major = SMI_ADAPTER_ABI_MAJOR,
-	.abi_minor = SMI_ADAPTER_ABI_MINOR,
-	.struct_size = sizeof(smi_adapter_descriptor),
-	.name = "linkerd",
-	.version = "1.0.0",
-	.description = "Linkerd 2.x proxy metrics (response_total, response_latency_ms)",
-	.templates = linkerd_templates,
-	.n_templates = Q_COUNT,
-	.open = linkerd_open,
-	.close = linkerd_close,
-	.kinds = linkerd_kinds,
-	.plan = linkerd_plan,
-	.identify = linkerd_identify,
+    .abi_major = SMI_ADAPTER_ABI_MAJOR,
+    .abi_minor = SMI_ADAPTER_ABI_MINOR,
+    .struct_size = sizeof(smi_adapter_descriptor),
+    .name = "linkerd",
+    .version = "1.0.0",
+    .description = "Linkerd 2.x proxy metrics (response_total, response_latency_ms)",
+    .templates = linkerd_templates,
+    .n_templates = Q_COUNT,
+    .open = linkerd_open,
+    .close = linkerd_close,
+    .kinds = linkerd_kinds,
+    .plan = linkerd_plan,
+    .identify = linkerd_identify,
 };
 
 SMI_ADAPTER_EXPORT const smi_adapter_descriptor *smi_adapter_descriptor_v1(void);

@@ -54,7 +54,7 @@ extern "C" {
 typedef enum smi_status {
 	SMI_OK = 0,
 	SMI_ERR_UNSUPPORTED = 1, /* this adapter cannot answer the question */
-	SMI_ERR_INVALID = 2,	 /* bad argument or malformed series */
+	SMI_ERR_INVALID = 2,     /* bad argument or malformed series */
 	SMI_ERR_NOMEM = 3,
 	SMI_ERR_OPTION = 4, /* an adapter option has a bad value */
 	SMI_ERR_INTERNAL = 5
@@ -76,10 +76,10 @@ typedef enum smi_kind {
 
 /* What a request asks for. */
 typedef enum smi_scope {
-	SMI_SCOPE_OBJECT = 0,	       /* one resource */
+	SMI_SCOPE_OBJECT = 0,         /* one resource */
 	SMI_SCOPE_NAMESPACE_LIST = 1, /* every resource of a kind in a namespace */
 	SMI_SCOPE_CLUSTER_LIST = 2,   /* every resource of a kind, all namespaces */
-	SMI_SCOPE_EDGES = 3	       /* callers and callees of one resource */
+	SMI_SCOPE_EDGES = 3           /* callers and callees of one resource */
 } smi_scope;
 
 /* The validated question.  namespace is NULL for cluster-scoped requests
@@ -91,21 +91,21 @@ typedef struct smi_request {
 	smi_kind kind;
 	smi_scope scope;
 	const char *namespace_name; /* borrowed; NULL when not namespaced */
-	const char *name;	    /* borrowed; NULL for lists */
+	const char *name;           /* borrowed; NULL for lists */
 	uint32_t window_seconds;
 } smi_request;
 
 /* What the core does with the samples of a query. */
 typedef enum smi_query_role {
-	SMI_ROLE_COUNTS = 0,	/* counter increases; identify() gives the outcome */
-	SMI_ROLE_LATENCY = 1	/* histogram bucket increases grouped by le */
+	SMI_ROLE_COUNTS = 0, /* counter increases; identify() gives the outcome */
+	SMI_ROLE_LATENCY = 1 /* histogram bucket increases grouped by le */
 } smi_query_role;
 
 /* How a mesh names one side (reporting workload or peer) of a series.
  * Both are Prometheus label names; the core validates them as such. */
 typedef struct smi_side_labels {
 	const char *namespace_label; /* e.g. "namespace", "dst_namespace" */
-	const char *name_label;	     /* e.g. "deployment", "dst_deployment" */
+	const char *name_label;      /* e.g. "deployment", "dst_deployment" */
 } smi_side_labels;
 
 /*
@@ -134,8 +134,8 @@ typedef struct smi_query_spec {
 	const char *template_id; /* borrowed from adapter static data */
 	smi_query_role role;
 	smi_side_labels self;
-	smi_side_labels peer;	/* may be empty when the template uses none */
-	double latency_to_ms;	/* multiply bucket bounds by this (1 for ms) */
+	smi_side_labels peer; /* may be empty when the template uses none */
+	double latency_to_ms; /* multiply bucket bounds by this (1 for ms) */
 } smi_query_spec;
 
 #define SMI_PLAN_MAX_QUERIES 8
@@ -166,8 +166,8 @@ typedef enum smi_outcome {
 } smi_outcome;
 
 /* Where one series belongs, filled by identify(). */
-#define SMI_FEEDS_RESOURCE 0x1u /* the resource named by `self` */
-#define SMI_FEEDS_EDGE_TO 0x2u	/* an edge to callee `peer` */
+#define SMI_FEEDS_RESOURCE  0x1u /* the resource named by `self` */
+#define SMI_FEEDS_EDGE_TO   0x2u /* an edge to callee `peer` */
 #define SMI_FEEDS_EDGE_FROM 0x4u /* an edge from caller `peer` */
 
 typedef struct smi_identity {
@@ -215,11 +215,10 @@ typedef struct smi_host {
 	 * known; keys never looked up are reported as unknown after open().
 	 */
 	smi_status (*option)(void *ctx, const char *key, smi_option_type type,
-			     void *out /* const char ** | bool * | int64_t * */);
+	                     void *out /* const char ** | bool * | int64_t * */);
 
 	/* Label value of `name` in `series`, or NULL when absent. */
-	const char *(*label)(void *ctx, const smi_series *series,
-			     const char *name);
+	const char *(*label)(void *ctx, const smi_series *series, const char *name);
 } smi_host;
 
 /* A compiled-in query template.  id is stable: it is the key operators use
@@ -244,8 +243,7 @@ typedef struct smi_adapter_descriptor {
 
 	/* Creates the adapter state.  May read options through host.  On
 	 * failure writes a one-line message into err (NUL-terminated). */
-	smi_status (*open)(const smi_host *host, void **state_out, char *err,
-			   size_t err_size);
+	smi_status (*open)(const smi_host *host, void **state_out, char *err, size_t err_size);
 	void (*close)(void *state);
 
 	/* Bit (1 << kind) set for every kind this adapter can answer. */
@@ -253,23 +251,18 @@ typedef struct smi_adapter_descriptor {
 
 	/* Plans the queries for one request.  SMI_ERR_UNSUPPORTED when the
 	 * kind or scope cannot be answered from this mesh's metrics. */
-	smi_status (*plan)(void *state, const smi_request *request,
-			   smi_plan *plan);
+	smi_status (*plan)(void *state, const smi_request *request, smi_plan *plan);
 
 	/* Classifies one result series of plan query `query_index`. */
-	smi_status (*identify)(void *state, const smi_request *request,
-			       uint32_t query_index, const smi_series *series,
-			       smi_identity *identity);
+	smi_status (*identify)(void *state, const smi_request *request, uint32_t query_index,
+	                       const smi_series *series, smi_identity *identity);
 } smi_adapter_descriptor;
 
 /* Layout guards: these offsets are the ABI. */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-_Static_assert(offsetof(smi_adapter_descriptor, abi_major) == 0,
-	       "abi_major must stay first");
-_Static_assert(offsetof(smi_adapter_descriptor, abi_minor) == 2,
-	       "abi_minor must stay second");
-_Static_assert(offsetof(smi_adapter_descriptor, struct_size) == 4,
-	       "struct_size must stay third");
+_Static_assert(offsetof(smi_adapter_descriptor, abi_major) == 0, "abi_major must stay first");
+_Static_assert(offsetof(smi_adapter_descriptor, abi_minor) == 2, "abi_minor must stay second");
+_Static_assert(offsetof(smi_adapter_descriptor, struct_size) == 4, "struct_size must stay third");
 _Static_assert(sizeof(smi_status) == sizeof(int), "enums are int-sized");
 #endif
 

@@ -19,23 +19,22 @@ typedef struct fixture_state {
 } fixture_state;
 
 static const smi_template fixture_templates[] = {
-	{"fixture.requests",
-	 "sum by ({{group_by}}) "
-	 "(increase(fixture_requests_total{ {{target}} }[{{window}}]))",
-	 "requests per pod, split by outcome"},
+    {"fixture.requests",
+     "sum by ({{group_by}}) "
+     "(increase(fixture_requests_total{ {{target}} }[{{window}}]))",
+     "requests per pod, split by outcome"},
 #if defined(FX_BAD_TEMPLATE_ID)
-	{"Fixture Requests", "vector(0)", "an id operators could not write"},
+    {"Fixture Requests", "vector(0)", "an id operators could not write"},
 #elif defined(FX_DUP_TEMPLATE_ID)
-	{"fixture.requests", "vector(0)", "the same id again"},
+    {"fixture.requests", "vector(0)", "the same id again"},
 #endif
 };
 
-static smi_status fixture_open(const smi_host *host, void **state_out, char *err,
-			       size_t err_size)
+static smi_status fixture_open(const smi_host *host, void **state_out, char *err, size_t err_size)
 {
 	if (host->abi_major != SMI_ADAPTER_ABI_MAJOR) {
 		snprintf(err, err_size, "host speaks ABI %u, adapter needs %d",
-			 (unsigned)host->abi_major, SMI_ADAPTER_ABI_MAJOR);
+		         (unsigned)host->abi_major, SMI_ADAPTER_ABI_MAJOR);
 		return SMI_ERR_INVALID;
 	}
 	/* adapter.options.fail: true makes open fail, for the loader tests. */
@@ -57,7 +56,10 @@ static smi_status fixture_open(const smi_host *host, void **state_out, char *err
 	return SMI_OK;
 }
 
-static void fixture_close(void *state) { free(state); }
+static void fixture_close(void *state)
+{
+	free(state);
+}
 
 static uint64_t fixture_kinds(void *state)
 {
@@ -83,9 +85,8 @@ static smi_status fixture_plan(void *state, const smi_request *request, smi_plan
 }
 #endif
 
-static smi_status fixture_identify(void *state, const smi_request *request,
-				   uint32_t query_index, const smi_series *series,
-				   smi_identity *identity)
+static smi_status fixture_identify(void *state, const smi_request *request, uint32_t query_index,
+                                   const smi_series *series, smi_identity *identity)
 {
 	const fixture_state *fixture = state;
 	const smi_host *host = fixture->host;
@@ -100,34 +101,34 @@ static smi_status fixture_identify(void *state, const smi_request *request,
 
 static const smi_adapter_descriptor fixture_descriptor = {
 #if defined(FX_WRONG_MAJOR)
-	.abi_major = 2,
+    .abi_major = 2,
 #else
-	.abi_major = SMI_ADAPTER_ABI_MAJOR,
+    .abi_major = SMI_ADAPTER_ABI_MAJOR,
 #endif
 #if defined(FX_NEWER_MINOR)
-	.abi_minor = SMI_ADAPTER_ABI_MINOR + 1,
+    .abi_minor = SMI_ADAPTER_ABI_MINOR + 1,
 #else
-	.abi_minor = SMI_ADAPTER_ABI_MINOR,
+    .abi_minor = SMI_ADAPTER_ABI_MINOR,
 #endif
 #if defined(FX_SHORT_STRUCT)
-	.struct_size = 8,
+    .struct_size = 8,
 #else
-	.struct_size = sizeof(smi_adapter_descriptor),
+    .struct_size = sizeof(smi_adapter_descriptor),
 #endif
-	.name = "fixture",
-	.version = "0.0.1",
-	.description = "minimal adapter for the loader tests",
-	.templates = fixture_templates,
-	.n_templates = sizeof fixture_templates / sizeof fixture_templates[0],
-	.open = fixture_open,
-	.close = fixture_close,
-	.kinds = fixture_kinds,
+    .name = "fixture",
+    .version = "0.0.1",
+    .description = "minimal adapter for the loader tests",
+    .templates = fixture_templates,
+    .n_templates = sizeof fixture_templates / sizeof fixture_templates[0],
+    .open = fixture_open,
+    .close = fixture_close,
+    .kinds = fixture_kinds,
 #if defined(FX_NULL_CALLBACKS)
-	.plan = NULL,
+    .plan = NULL,
 #else
-	.plan = fixture_plan,
+    .plan = fixture_plan,
 #endif
-	.identify = fixture_identify,
+    .identify = fixture_identify,
 };
 
 #if defined(FX_MISSING_SYMBOL)

@@ -403,14 +403,14 @@ START_TEST(test_namespace_list_other_namespace_not_counted)
 	route_for(PREFIX "/namespaces/emojivoto/deployments", NULL);
 	add_series(0, 5.0, "classification", "success", "deployment", "web", "namespace",
 	           "emojivoto", END);
-	add_series(0, 9.0, "classification", "success", "deployment", "db", "namespace",
-	           "other", END);
+	add_series(0, 9.0, "classification", "success", "deployment", "db", "namespace", "other",
+	           END);
 	json_t *list = assemble(EVAL_UNIX);
 	json_t *items = json_object_get(list, "items");
 	ck_assert_uint_eq(json_array_size(items), 1);
 	ck_assert_str_eq(json_string_value(json_object_get(
-				 json_object_get(json_array_get(items, 0), "metadata"), "namespace")),
-			 "emojivoto");
+	                     json_object_get(json_array_get(items, 0), "metadata"), "namespace")),
+	                 "emojivoto");
 }
 END_TEST
 

@@ -22,7 +22,7 @@ static char tmp_dir[512];
 
 /* Writes `len` bytes of text to tmp_dir/name; path_out gets the path. */
 static void write_file(const char *name, const char *text, size_t len, char *path_out,
-		       size_t path_size)
+                       size_t path_size)
 {
 	snprintf(path_out, path_size, "%s/%s", tmp_dir, name);
 	FILE *f = fopen(path_out, "wb");
@@ -33,7 +33,7 @@ static void write_file(const char *name, const char *text, size_t len, char *pat
 
 /* Loads text from a file called `name`; the file is gone afterwards. */
 static config *load_text(const char *name, const char *text, char *path_out, size_t path_size,
-			 char *err, size_t err_size)
+                         char *err, size_t err_size)
 {
 	write_file(name, text, strlen(text), path_out, path_size);
 	config *cfg = config_load(path_out, "/usr/lib/smi-metrics/adapters", err, err_size);
@@ -65,67 +65,67 @@ static config *expect_config(const char *name, const char *text)
 /* ---- one snapshot from YAML and JSON ---- */
 
 static const char full_yaml[] = "# every key set\n"
-				"server:\n"
-				"  listen: \"[::]:9443\"\n"
-				"  tlsCertFile: /etc/smi/tls.crt\n"
-				"  tlsKeyFile: /etc/smi/tls.key\n"
-				"  requestTimeout: 1m\n"
-				"  maxConnections: 2048\n"
-				"auth:\n"
-				"  requestheaderClientCAFile: /etc/smi/front-proxy-ca.crt\n"
-				"  requestheaderAllowedNames:\n"
-				"    - front-proxy-client\n"
-				"    - 'aggregator'\n"
-				"admin:\n"
-				"  listen: \"\"\n"
-				"prometheus:\n"
-				"  url: https://prometheus.monitoring:9090\n"
-				"  timeout: 2500ms\n"
-				"window:\n"
-				"  default: 1m\n"
-				"  min: 15s\n"
-				"  max: 6h\n"
-				"adapter:\n"
-				"  name: linkerd\n"
-				"  path: /opt/adapters/linkerd.so\n"
-				"  adaptersDir: /opt/adapters\n"
-				"  options:\n"
-				"    meshNamespace: linkerd\n"
-				"    strict: true\n"
-				"    maxSeries: 5000\n"
-				"  queries:\n"
-				"    counts: |\n"
-				"      sum(increase(response_total[{{window}}]))\n"
-				"log:\n"
-				"  level: debug\n";
+                                "server:\n"
+                                "  listen: \"[::]:9443\"\n"
+                                "  tlsCertFile: /etc/smi/tls.crt\n"
+                                "  tlsKeyFile: /etc/smi/tls.key\n"
+                                "  requestTimeout: 1m\n"
+                                "  maxConnections: 2048\n"
+                                "auth:\n"
+                                "  requestheaderClientCAFile: /etc/smi/front-proxy-ca.crt\n"
+                                "  requestheaderAllowedNames:\n"
+                                "    - front-proxy-client\n"
+                                "    - 'aggregator'\n"
+                                "admin:\n"
+                                "  listen: \"\"\n"
+                                "prometheus:\n"
+                                "  url: https://prometheus.monitoring:9090\n"
+                                "  timeout: 2500ms\n"
+                                "window:\n"
+                                "  default: 1m\n"
+                                "  min: 15s\n"
+                                "  max: 6h\n"
+                                "adapter:\n"
+                                "  name: linkerd\n"
+                                "  path: /opt/adapters/linkerd.so\n"
+                                "  adaptersDir: /opt/adapters\n"
+                                "  options:\n"
+                                "    meshNamespace: linkerd\n"
+                                "    strict: true\n"
+                                "    maxSeries: 5000\n"
+                                "  queries:\n"
+                                "    counts: |\n"
+                                "      sum(increase(response_total[{{window}}]))\n"
+                                "log:\n"
+                                "  level: debug\n";
 
 static const char full_json[] =
-	"{\n"
-	"\t\"server\": {\n"
-	"\t\t\"listen\": \"[::]:9443\",\n"
-	"\t\t\"tlsCertFile\": \"/etc/smi/tls.crt\",\n"
-	"\t\t\"tlsKeyFile\": \"/etc/smi/tls.key\",\n"
-	"\t\t\"requestTimeout\": \"1m\",\n"
-	"\t\t\"maxConnections\": 2048\n"
-	"\t},\n"
-	"\t\"auth\": {\n"
-	"\t\t\"requestheaderClientCAFile\": \"/etc/smi/front-proxy-ca.crt\",\n"
-	"\t\t\"requestheaderAllowedNames\": [\"front-proxy-client\", \"aggregator\"]\n"
-	"\t},\n"
-	"\t\"admin\": {\"listen\": \"\"},\n"
-	"\t\"prometheus\": {\"url\": \"https://prometheus.monitoring:9090\", \"timeout\": "
-	"\"2500ms\"},\n"
-	"\t\"window\": {\"default\": \"1m\", \"min\": \"15s\", \"max\": \"6h\"},\n"
-	"\t\"adapter\": {\n"
-	"\t\t\"name\": \"linkerd\",\n"
-	"\t\t\"path\": \"/opt/adapters/linkerd.so\",\n"
-	"\t\t\"adaptersDir\": \"/opt/adapters\",\n"
-	"\t\t\"options\": {\"meshNamespace\": \"linkerd\", \"strict\": true, \"maxSeries\": "
-	"5000},\n"
-	"\t\t\"queries\": {\"counts\": \"sum(increase(response_total[{{window}}]))\\n\"}\n"
-	"\t},\n"
-	"\t\"log\": {\"level\": \"debug\"}\n"
-	"}\n";
+    "{\n"
+    "\t\"server\": {\n"
+    "\t\t\"listen\": \"[::]:9443\",\n"
+    "\t\t\"tlsCertFile\": \"/etc/smi/tls.crt\",\n"
+    "\t\t\"tlsKeyFile\": \"/etc/smi/tls.key\",\n"
+    "\t\t\"requestTimeout\": \"1m\",\n"
+    "\t\t\"maxConnections\": 2048\n"
+    "\t},\n"
+    "\t\"auth\": {\n"
+    "\t\t\"requestheaderClientCAFile\": \"/etc/smi/front-proxy-ca.crt\",\n"
+    "\t\t\"requestheaderAllowedNames\": [\"front-proxy-client\", \"aggregator\"]\n"
+    "\t},\n"
+    "\t\"admin\": {\"listen\": \"\"},\n"
+    "\t\"prometheus\": {\"url\": \"https://prometheus.monitoring:9090\", \"timeout\": "
+    "\"2500ms\"},\n"
+    "\t\"window\": {\"default\": \"1m\", \"min\": \"15s\", \"max\": \"6h\"},\n"
+    "\t\"adapter\": {\n"
+    "\t\t\"name\": \"linkerd\",\n"
+    "\t\t\"path\": \"/opt/adapters/linkerd.so\",\n"
+    "\t\t\"adaptersDir\": \"/opt/adapters\",\n"
+    "\t\t\"options\": {\"meshNamespace\": \"linkerd\", \"strict\": true, \"maxSeries\": "
+    "5000},\n"
+    "\t\t\"queries\": {\"counts\": \"sum(increase(response_total[{{window}}]))\\n\"}\n"
+    "\t},\n"
+    "\t\"log\": {\"level\": \"debug\"}\n"
+    "}\n";
 
 static void check_full_snapshot(config *cfg)
 {
@@ -163,7 +163,7 @@ static void check_full_snapshot(config *cfg)
 	ck_assert_int_eq(number, 5000);
 	ck_assert(!config_unused_option(cfg, err, sizeof err));
 	ck_assert_str_eq(config_query_override(cfg, "counts"),
-			 "sum(increase(response_total[{{window}}]))\n");
+	                 "sum(increase(response_total[{{window}}]))\n");
 }
 
 START_TEST(test_yaml_and_json_give_one_snapshot)
@@ -182,12 +182,12 @@ END_TEST
 START_TEST(test_defaults)
 {
 	config *cfg = expect_config("minimal.yaml", "server:\n"
-						    "  tlsCertFile: /tls/crt\n"
-						    "  tlsKeyFile: /tls/key\n"
-						    "auth:\n"
-						    "  requestheaderClientCAFile: /tls/ca\n"
-						    "adapter:\n"
-						    "  name: linkerd\n");
+	                                            "  tlsCertFile: /tls/crt\n"
+	                                            "  tlsKeyFile: /tls/key\n"
+	                                            "auth:\n"
+	                                            "  requestheaderClientCAFile: /tls/ca\n"
+	                                            "adapter:\n"
+	                                            "  name: linkerd\n");
 	ck_assert_str_eq(cfg->server.listen, "0.0.0.0:8443");
 	ck_assert_uint_eq(cfg->server.request_timeout_ms, 30000);
 	ck_assert_uint_eq(cfg->server.max_connections, 1024);
@@ -213,21 +213,21 @@ END_TEST
 /* The prometheus keys of issue 8: every one set, and their defaults. */
 START_TEST(test_prometheus_backend_keys)
 {
-	config *cfg = expect_config("backend.yaml", REQUIRED
-				    "prometheus:\n"
-				    "  url: https://vmselect:8481/select/0/prometheus/\n"
-				    "  method: post\n"
-				    "  maxResponseBytes: 1048576\n"
-				    "  bearerTokenFile: /var/run/secrets/token\n"
-				    "  tls:\n"
-				    "    caFile: /tls/ca.crt\n"
-				    "    certFile: /tls/client.crt\n"
-				    "    keyFile: /tls/client.key\n"
-				    "    serverName: vmselect.monitoring.svc\n"
-				    "    insecureSkipVerify: false\n"
-				    "  headers:\n"
-				    "    X-Scope-OrgID: team-a\n"
-				    "    AccountID: 42\n");
+	config *cfg = expect_config("backend.yaml",
+	                            REQUIRED "prometheus:\n"
+	                                     "  url: https://vmselect:8481/select/0/prometheus/\n"
+	                                     "  method: post\n"
+	                                     "  maxResponseBytes: 1048576\n"
+	                                     "  bearerTokenFile: /var/run/secrets/token\n"
+	                                     "  tls:\n"
+	                                     "    caFile: /tls/ca.crt\n"
+	                                     "    certFile: /tls/client.crt\n"
+	                                     "    keyFile: /tls/client.key\n"
+	                                     "    serverName: vmselect.monitoring.svc\n"
+	                                     "    insecureSkipVerify: false\n"
+	                                     "  headers:\n"
+	                                     "    X-Scope-OrgID: team-a\n"
+	                                     "    AccountID: 42\n");
 	ck_assert_str_eq(cfg->prometheus.url, "https://vmselect:8481/select/0/prometheus/");
 	ck_assert_str_eq(cfg->prometheus.method, "post");
 	ck_assert_uint_eq(cfg->prometheus.max_response_bytes, 1048576);
@@ -246,11 +246,11 @@ START_TEST(test_prometheus_backend_keys)
 	config_free(cfg);
 
 	cfg = expect_config("basic.yaml", REQUIRED "prometheus:\n"
-						   "  basicAuth:\n"
-						   "    usernameFile: /u\n"
-						   "    passwordFile: /p\n"
-						   "  headers: {}\n"
-						   "  tls:\n");
+	                                           "  basicAuth:\n"
+	                                           "    usernameFile: /u\n"
+	                                           "    passwordFile: /p\n"
+	                                           "  headers: {}\n"
+	                                           "  tls:\n");
 	ck_assert_str_eq(cfg->prometheus.basic_auth_username_file, "/u");
 	ck_assert_str_eq(cfg->prometheus.basic_auth_password_file, "/p");
 	ck_assert_ptr_null(cfg->prometheus.bearer_token_file);
@@ -276,9 +276,9 @@ END_TEST
 START_TEST(test_null_sections_are_empty)
 {
 	config *cfg = expect_config("null-sections.yaml", REQUIRED "admin:\n"
-								   "  # listen: 0.0.0.0:9000\n"
-								   "window:\n"
-								   "log: ~\n");
+	                                                           "  # listen: 0.0.0.0:9000\n"
+	                                                           "window:\n"
+	                                                           "log: ~\n");
 	ck_assert_str_eq(cfg->admin.listen, "0.0.0.0:8080");
 	ck_assert_uint_eq(cfg->window.default_seconds, 30);
 	ck_assert_str_eq(cfg->log.level, "info");
@@ -289,9 +289,9 @@ END_TEST
 /* Plain scalars that look like numbers or booleans still read as strings. */
 START_TEST(test_plain_scalars_read_as_strings)
 {
-	config *cfg = expect_config("plain.yaml",
-				    "server: {tlsCertFile: 123, tlsKeyFile: true}\n" AUTH_LINE
-				    "adapter: {name: 42}\n");
+	config *cfg =
+	    expect_config("plain.yaml", "server: {tlsCertFile: 123, tlsKeyFile: true}\n" AUTH_LINE
+	                                "adapter: {name: 42}\n");
 	ck_assert_str_eq(cfg->server.tls_cert_file, "123");
 	ck_assert_str_eq(cfg->server.tls_key_file, "true");
 	ck_assert_str_eq(cfg->adapter.name, "42");
@@ -302,13 +302,13 @@ END_TEST
 START_TEST(test_listen_forms)
 {
 	static const char *const good[] = {"0.0.0.0:8443", "127.0.0.1:1",  "10.0.0.1:65535",
-					   "'[::]:8443'",  "'[::1]:9443'", "'[fe80::1]:1'"};
+	                                   "'[::]:8443'",  "'[::1]:9443'", "'[fe80::1]:1'"};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		char text[256];
-		snprintf(text, sizeof text,
-			 "server: {tlsCertFile: c, tlsKeyFile: k, listen: %s}\n" AUTH_LINE
-				 ADAPTER_LINE,
-			 good[i]);
+		snprintf(
+		    text, sizeof text,
+		    "server: {tlsCertFile: c, tlsKeyFile: k, listen: %s}\n" AUTH_LINE ADAPTER_LINE,
+		    good[i]);
 		config_free(expect_config("listen.yaml", text));
 	}
 }
@@ -317,7 +317,7 @@ END_TEST
 START_TEST(test_path_without_name)
 {
 	config *cfg = expect_config("path-only.yaml",
-				    SERVER_LINE AUTH_LINE "adapter: {path: /opt/mesh.so}\n");
+	                            SERVER_LINE AUTH_LINE "adapter: {path: /opt/mesh.so}\n");
 	ck_assert_ptr_null(cfg->adapter.name);
 	ck_assert_str_eq(cfg->adapter.path, "/opt/mesh.so");
 	config_free(cfg);
@@ -355,9 +355,10 @@ START_TEST(test_auth_defaults)
 	ck_assert_str_eq(cfg->authorization.always_allow_groups[0], "system:masters");
 	config_free(cfg);
 
-	cfg = expect_config("auth-cluster.yaml", SERVER_LINE ADAPTER_LINE
-			    "kubernetes: {inCluster: true, tokenFile: /t, caFile: /c}\n"
-			    "auth: {requestheaderUsernameHeaders: [X-User], requestheaderAllowedNames: []}\n");
+	cfg = expect_config(
+	    "auth-cluster.yaml", SERVER_LINE ADAPTER_LINE
+	    "kubernetes: {inCluster: true, tokenFile: /t, caFile: /c}\n"
+	    "auth: {requestheaderUsernameHeaders: [X-User], requestheaderAllowedNames: []}\n");
 	ck_assert(cfg->kubernetes.enabled && cfg->kubernetes.in_cluster);
 	ck_assert_str_eq(cfg->kubernetes.token_file, "/t");
 	ck_assert_uint_eq(cfg->kubernetes.timeout_ms, 10000);
@@ -381,7 +382,7 @@ START_TEST(test_example_config_loads)
 	snprintf(path, sizeof path, "%s/examples/config.yaml", srcdir != NULL ? srcdir : ".");
 	if (access(path, R_OK) != 0)
 		snprintf(path, sizeof path, "%s/../../examples/config.yaml",
-			 srcdir != NULL ? srcdir : ".");
+		         srcdir != NULL ? srcdir : ".");
 	config *cfg = config_load(path, "/usr/lib/smi-metrics/adapters", err, sizeof err);
 	ck_assert_msg(cfg != NULL, "%s", err);
 	ck_assert_str_eq(cfg->adapter.name, "linkerd");
@@ -397,300 +398,301 @@ typedef struct error_case {
 } error_case;
 
 static const error_case error_cases[] = {
-	/* wrong types */
-	{"server:\n"
-	 "  tlsCertFile: c\n"
-	 "  tlsKeyFile: k\n"
-	 "  listen:\n"
-	 "    - 0.0.0.0:8443\n" AUTH_LINE ADAPTER_LINE,
-	 ":4: server.listen: expected a string, got a sequence"},
-	{REQUIRED "log:\n"
-		  "  level: {name: debug}\n",
-	 ":5: log.level: expected a string, got a mapping"},
-	{REQUIRED "prometheus:\n"
-		  "  url:\n",
-	 ":5: prometheus.url: expected a string, got null"},
-	{"server: 5\n" AUTH_LINE ADAPTER_LINE, ":1: server: expected a mapping, got \"5\""},
-	{SERVER_LINE "auth: [ca]\n" ADAPTER_LINE, ":2: auth: expected a mapping, got a sequence"},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 1.5}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.maxConnections: expected an integer, got \"1.5\""},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: \"42\"}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.maxConnections: expected an integer, got a quoted string \"42\""},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 010}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.maxConnections: expected an integer, got \"010\""},
-	{SERVER_LINE "auth:\n"
-		     "  requestheaderClientCAFile: ca\n"
-		     "  requestheaderAllowedNames: front-proxy-client\n" ADAPTER_LINE,
-	 ":4: auth.requestheaderAllowedNames: expected a sequence, got \"front-proxy-client\""},
-	{SERVER_LINE "auth:\n"
-		     "  requestheaderClientCAFile: ca\n"
-		     "  requestheaderAllowedNames:\n"
-		     "    - front-proxy-client\n"
-		     "    - {cn: aggregator}\n" ADAPTER_LINE,
-	 ":6: auth.requestheaderAllowedNames[1]: expected a string, got a mapping"},
-	{SERVER_LINE AUTH_LINE "adapter:\n"
-			       "  name: linkerd\n"
-			       "  options: [a, b]\n",
-	 ":5: adapter.options: expected a mapping, got a sequence"},
-	{SERVER_LINE AUTH_LINE "adapter:\n"
-			       "  name: linkerd\n"
-			       "  options:\n"
-			       "    labels: [a, b]\n",
-	 ":6: adapter.options.labels: expected a string, boolean or integer, got a sequence"},
-	{SERVER_LINE AUTH_LINE "adapter:\n"
-			       "  name: linkerd\n"
-			       "  options:\n"
-			       "    unset:\n",
-	 ":6: adapter.options.unset: expected a string, boolean or integer, got null"},
-	{SERVER_LINE AUTH_LINE "adapter:\n"
-			       "  name: linkerd\n"
-			       "  queries:\n"
-			       "    counts: {text: x}\n",
-	 ":6: adapter.queries.counts: expected a string, got a mapping"},
+    /* wrong types */
+    {"server:\n"
+     "  tlsCertFile: c\n"
+     "  tlsKeyFile: k\n"
+     "  listen:\n"
+     "    - 0.0.0.0:8443\n" AUTH_LINE ADAPTER_LINE,
+     ":4: server.listen: expected a string, got a sequence"},
+    {REQUIRED "log:\n"
+              "  level: {name: debug}\n",
+     ":5: log.level: expected a string, got a mapping"},
+    {REQUIRED "prometheus:\n"
+              "  url:\n",
+     ":5: prometheus.url: expected a string, got null"},
+    {"server: 5\n" AUTH_LINE ADAPTER_LINE, ":1: server: expected a mapping, got \"5\""},
+    {SERVER_LINE "auth: [ca]\n" ADAPTER_LINE, ":2: auth: expected a mapping, got a sequence"},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 1.5}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.maxConnections: expected an integer, got \"1.5\""},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: \"42\"}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.maxConnections: expected an integer, got a quoted string \"42\""},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 010}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.maxConnections: expected an integer, got \"010\""},
+    {SERVER_LINE "auth:\n"
+                 "  requestheaderClientCAFile: ca\n"
+                 "  requestheaderAllowedNames: front-proxy-client\n" ADAPTER_LINE,
+     ":4: auth.requestheaderAllowedNames: expected a sequence, got \"front-proxy-client\""},
+    {SERVER_LINE "auth:\n"
+                 "  requestheaderClientCAFile: ca\n"
+                 "  requestheaderAllowedNames:\n"
+                 "    - front-proxy-client\n"
+                 "    - {cn: aggregator}\n" ADAPTER_LINE,
+     ":6: auth.requestheaderAllowedNames[1]: expected a string, got a mapping"},
+    {SERVER_LINE AUTH_LINE "adapter:\n"
+                           "  name: linkerd\n"
+                           "  options: [a, b]\n",
+     ":5: adapter.options: expected a mapping, got a sequence"},
+    {SERVER_LINE AUTH_LINE "adapter:\n"
+                           "  name: linkerd\n"
+                           "  options:\n"
+                           "    labels: [a, b]\n",
+     ":6: adapter.options.labels: expected a string, boolean or integer, got a sequence"},
+    {SERVER_LINE AUTH_LINE "adapter:\n"
+                           "  name: linkerd\n"
+                           "  options:\n"
+                           "    unset:\n",
+     ":6: adapter.options.unset: expected a string, boolean or integer, got null"},
+    {SERVER_LINE AUTH_LINE "adapter:\n"
+                           "  name: linkerd\n"
+                           "  queries:\n"
+                           "    counts: {text: x}\n",
+     ":6: adapter.queries.counts: expected a string, got a mapping"},
 
-	/* unknown keys */
-	{REQUIRED "prometheus:\n"
-		  "  url: http://prom:9090\n"
-		  "  tiemout: 5s\n",
-	 ":6: prometheus.tiemout: unknown key (known: url, timeout, method, maxResponseBytes, "
-	 "bearerTokenFile, basicAuth, tls, headers)"},
-	{REQUIRED "serverr: {}\n",
-	 ":4: serverr: unknown key (known: server, auth, admin, prometheus, window, adapter, cache, log, kubernetes, authorization)"},
-	{REQUIRED "\"bad\\nkey\": 1\n",
-	 ":4: bad?key: unknown key (known: server, auth, admin, prometheus, window, adapter, cache, log, kubernetes, authorization)"},
+    /* unknown keys */
+    {REQUIRED "prometheus:\n"
+              "  url: http://prom:9090\n"
+              "  tiemout: 5s\n",
+     ":6: prometheus.tiemout: unknown key (known: url, timeout, method, maxResponseBytes, "
+     "bearerTokenFile, basicAuth, tls, headers)"},
+    {REQUIRED "serverr: {}\n", ":4: serverr: unknown key (known: server, auth, admin, prometheus, "
+                               "window, adapter, cache, log, kubernetes, authorization)"},
+    {REQUIRED "\"bad\\nkey\": 1\n",
+     ":4: bad?key: unknown key (known: server, auth, admin, prometheus, window, adapter, cache, "
+     "log, kubernetes, authorization)"},
 
-	/* required keys: the line is the parent mapping's */
-	{"server:\n"
-	 "  tlsKeyFile: k\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.tlsCertFile: required key is missing"},
-	{"# no server section at all\n"
-	 "\n" AUTH_LINE ADAPTER_LINE,
-	 ":3: server.tlsCertFile: required key is missing"},
-	{SERVER_LINE "auth: {}\n" ADAPTER_LINE,
-	 ":2: auth.requestheaderClientCAFile: required key is missing"},
-	{SERVER_LINE AUTH_LINE "adapter:\n"
-			       "  adaptersDir: /opt/adapters\n",
-	 ":3: adapter.name: required key is missing (unless adapter.path is set)"},
+    /* required keys: the line is the parent mapping's */
+    {"server:\n"
+     "  tlsKeyFile: k\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.tlsCertFile: required key is missing"},
+    {"# no server section at all\n"
+     "\n" AUTH_LINE ADAPTER_LINE,
+     ":3: server.tlsCertFile: required key is missing"},
+    {SERVER_LINE "auth: {}\n" ADAPTER_LINE,
+     ":2: auth.requestheaderClientCAFile: required key is missing"},
+    {SERVER_LINE AUTH_LINE "adapter:\n"
+                           "  adaptersDir: /opt/adapters\n",
+     ":3: adapter.name: required key is missing (unless adapter.path is set)"},
 
-	/* values */
-	{"server: {tlsCertFile: \"\", tlsKeyFile: k}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.tlsCertFile: must not be empty"},
-	{SERVER_LINE "auth:\n"
-		     "  requestheaderClientCAFile: ca\n"
-		     "  requestheaderAllowedNames: [\"\"]\n" ADAPTER_LINE,
-	 ":4: auth.requestheaderAllowedNames[0]: must not be empty"},
-	{SERVER_LINE AUTH_LINE "adapter:\n"
-			       "  name: linkerd\n"
-			       "  queries: {counts: ''}\n",
-	 ":5: adapter.queries.counts: must not be empty"},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 0}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.maxConnections: 0 is out of range (1..100000)"},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 100001}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.maxConnections: 100001 is out of range (1..100000)"},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, requestTimeout: 30}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.requestTimeout: invalid duration \"30\": missing unit in duration "
-	 "(e.g. 30s, 1m30s, 500ms)"},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, requestTimeout: 90s}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.requestTimeout: 1m30s is out of range (1s..1m0s)"},
-	{REQUIRED "prometheus: {timeout: 50ms}\n",
-	 ":4: prometheus.timeout: 50ms is out of range (100ms..1m0s)"},
-	{REQUIRED "prometheus: {timeout: 100.5ms}\n",
-	 ":4: prometheus.timeout: 100.5ms is not a whole number of milliseconds"},
-	{REQUIRED "window: {default: 1500ms}\n",
-	 ":4: window.default: 1.5s is not a whole number of seconds"},
-	{REQUIRED "window: {max: 0s}\n", ":4: window.max: 0s is out of range (1s..8760h0m0s)"},
-	{REQUIRED "window:\n"
-		  "  min: 10s\n"
-		  "  default: 5s\n",
-	 ":6: window.default: 5s is below window.min 10s"},
-	{REQUIRED "window:\n"
-		  "  max: 1h\n"
-		  "  default: 2h\n",
-	 ":6: window.default: 2h0m0s is above window.max 1h0m0s"},
-	/* default left at 30s: blame the bound that was written */
-	{REQUIRED "window:\n"
-		  "  min: 1m\n",
-	 ":5: window.default: 30s is below window.min 1m0s"},
-	{REQUIRED "prometheus: {url: \"ftp://prom:9090\"}\n",
-	 ":4: prometheus.url: \"ftp://prom:9090\" must start with http:// or https://"},
-	{REQUIRED "prometheus: {url: \"http://\"}\n",
-	 ":4: prometheus.url: \"http://\" has no host"},
+    /* values */
+    {"server: {tlsCertFile: \"\", tlsKeyFile: k}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.tlsCertFile: must not be empty"},
+    {SERVER_LINE "auth:\n"
+                 "  requestheaderClientCAFile: ca\n"
+                 "  requestheaderAllowedNames: [\"\"]\n" ADAPTER_LINE,
+     ":4: auth.requestheaderAllowedNames[0]: must not be empty"},
+    {SERVER_LINE AUTH_LINE "adapter:\n"
+                           "  name: linkerd\n"
+                           "  queries: {counts: ''}\n",
+     ":5: adapter.queries.counts: must not be empty"},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 0}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.maxConnections: 0 is out of range (1..100000)"},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, maxConnections: 100001}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.maxConnections: 100001 is out of range (1..100000)"},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, requestTimeout: 30}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.requestTimeout: invalid duration \"30\": missing unit in duration "
+     "(e.g. 30s, 1m30s, 500ms)"},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, requestTimeout: 90s}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.requestTimeout: 1m30s is out of range (1s..1m0s)"},
+    {REQUIRED "prometheus: {timeout: 50ms}\n",
+     ":4: prometheus.timeout: 50ms is out of range (100ms..1m0s)"},
+    {REQUIRED "prometheus: {timeout: 100.5ms}\n",
+     ":4: prometheus.timeout: 100.5ms is not a whole number of milliseconds"},
+    {REQUIRED "window: {default: 1500ms}\n",
+     ":4: window.default: 1.5s is not a whole number of seconds"},
+    {REQUIRED "window: {max: 0s}\n", ":4: window.max: 0s is out of range (1s..8760h0m0s)"},
+    {REQUIRED "window:\n"
+              "  min: 10s\n"
+              "  default: 5s\n",
+     ":6: window.default: 5s is below window.min 10s"},
+    {REQUIRED "window:\n"
+              "  max: 1h\n"
+              "  default: 2h\n",
+     ":6: window.default: 2h0m0s is above window.max 1h0m0s"},
+    /* default left at 30s: blame the bound that was written */
+    {REQUIRED "window:\n"
+              "  min: 1m\n",
+     ":5: window.default: 30s is below window.min 1m0s"},
+    {REQUIRED "prometheus: {url: \"ftp://prom:9090\"}\n",
+     ":4: prometheus.url: \"ftp://prom:9090\" must start with http:// or https://"},
+    {REQUIRED "prometheus: {url: \"http://\"}\n", ":4: prometheus.url: \"http://\" has no host"},
 
-	/* prometheus: backends, credentials, TLS, headers (issue 8) */
-	{REQUIRED "prometheus: {url: \"http://alice:hunter2@prom:9090/x\"}\n",
-	 ":4: prometheus.url: must not contain user:password@; use prometheus.basicAuth "
-	 "(usernameFile, passwordFile)"},
-	{REQUIRED "prometheus: {method: put}\n",
-	 ":4: prometheus.method: \"put\" is not one of auto, get, post"},
-	{REQUIRED "prometheus: {method: GET}\n",
-	 ":4: prometheus.method: \"GET\" is not one of auto, get, post"},
-	{REQUIRED "prometheus: {maxResponseBytes: 1000}\n",
-	 ":4: prometheus.maxResponseBytes: 1000 is out of range (65536..1073741824)"},
-	{REQUIRED "prometheus: {maxResponseBytes: 32Mi}\n",
-	 ":4: prometheus.maxResponseBytes: expected an integer, got \"32Mi\""},
-	{REQUIRED "prometheus:\n"
-		  "  bearerTokenFile: /var/run/token\n"
-		  "  basicAuth: {usernameFile: /u, passwordFile: /p}\n",
-	 ":5: prometheus.bearerTokenFile: set either bearerTokenFile or basicAuth, not both"},
-	{REQUIRED "prometheus:\n"
-		  "  bearerTokenFile: \"\"\n",
-	 ":5: prometheus.bearerTokenFile: must not be empty"},
-	{REQUIRED "prometheus:\n"
-		  "  basicAuth:\n"
-		  "    usernameFile: /u\n",
-	 ":5: prometheus.basicAuth.passwordFile: required key is missing"},
-	{REQUIRED "prometheus:\n"
-		  "  basicAuth: {user: alice}\n",
-	 ":5: prometheus.basicAuth.user: unknown key (known: usernameFile, passwordFile)"},
-	{REQUIRED "prometheus:\n"
-		  "  basicAuth: alice\n",
-	 ":5: prometheus.basicAuth: expected a mapping, got \"alice\""},
-	{REQUIRED "prometheus:\n"
-		  "  tls:\n"
-		  "    caFile: /ca.crt\n",
-	 ":5: prometheus.tls: needs an https:// prometheus.url"},
-	{REQUIRED "prometheus:\n"
-		  "  url: https://prom:9090\n"
-		  "  tls:\n"
-		  "    certFile: /client.crt\n",
-	 ":7: prometheus.tls.keyFile: required with certFile"},
-	{REQUIRED "prometheus:\n"
-		  "  url: https://prom:9090\n"
-		  "  tls: {keyFile: /client.key}\n",
-	 ":6: prometheus.tls.certFile: required with keyFile"},
-	{REQUIRED "prometheus:\n"
-		  "  url: https://prom:9090\n"
-		  "  tls:\n"
-		  "    serverName: \"prom.example/x\"\n",
-	 ":7: prometheus.tls.serverName: \"prom.example/x\" must be a DNS name or an IPv4 address"},
-	{REQUIRED "prometheus:\n"
-		  "  url: https://prom:9090\n"
-		  "  tls: {insecureSkipVerify: yes}\n",
-	 ":6: prometheus.tls.insecureSkipVerify: expected a boolean (true or false), got \"yes\""},
-	{REQUIRED "prometheus:\n"
-		  "  url: https://prom:9090\n"
-		  "  tls: {ca: /ca.crt}\n",
-	 ":6: prometheus.tls.ca: unknown key (known: caFile, certFile, keyFile, serverName, "
-	 "insecureSkipVerify)"},
-	{REQUIRED "prometheus:\n"
-		  "  headers:\n"
-		  "    Authorization: Bearer abc\n",
-	 ":6: prometheus.headers.Authorization: credentials are not taken from headers: use "
-	 "prometheus.bearerTokenFile or prometheus.basicAuth, which are read from files"},
-	{REQUIRED "prometheus:\n"
-		  "  headers:\n"
-		  "    host: prom\n",
-	 ":6: prometheus.headers.host: this header is set by smi-metrics itself"},
-	{REQUIRED "prometheus:\n"
-		  "  headers:\n"
-		  "    \"X Tenant\": a\n",
-	 ":6: prometheus.headers.X Tenant: the header name may only have letters, digits and "
-	 "!#$%&'*+-.^_`|~"},
-	{REQUIRED "prometheus:\n"
-		  "  headers:\n"
-		  "    X-Scope-OrgID: \"team-a\\r\\nX-Evil: 1\"\n",
-	 ":6: prometheus.headers.X-Scope-OrgID: the value must not contain line breaks or other "
-	 "control characters"},
-	{REQUIRED "prometheus:\n"
-		  "  headers:\n"
-		  "    X-Scope-OrgID: \"\"\n",
-	 ":6: prometheus.headers.X-Scope-OrgID: the value is empty"},
-	{REQUIRED "prometheus:\n"
-		  "  headers:\n"
-		  "    X-Scope-OrgID:\n",
-	 ":6: prometheus.headers.X-Scope-OrgID: expected a string, got null"},
-	{REQUIRED "prometheus:\n"
-		  "  headers:\n"
-		  "    X-Scope-OrgID: team-a\n"
-		  "    x-scope-orgid: team-b\n",
-	 ":7: prometheus.headers.x-scope-orgid: the same header as line 6 (names ignore case)"},
-	{REQUIRED "prometheus:\n"
-		  "  headers: [X-Scope-OrgID]\n",
-	 ":5: prometheus.headers: expected a mapping, got a sequence"},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, listen: 8443}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.listen: \"8443\" is not IP:port with a numeric IP and a port in 1..65535 "
-	 "(e.g. 0.0.0.0:8443, [::]:8443)"},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, listen: \"0.0.0.0:0\"}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.listen: \"0.0.0.0:0\" is not IP:port with a numeric IP and a port in "
-	 "1..65535 (e.g. 0.0.0.0:8443, [::]:8443)"},
-	{REQUIRED "admin: {listen: \"127.0.0.1:70000\"}\n",
-	 ":4: admin.listen: \"127.0.0.1:70000\" is not IP:port with a numeric IP and a port in "
-	 "1..65535 (e.g. 0.0.0.0:8443, [::]:8443)"},
-	{REQUIRED "admin: {listen: \"::1:8080\"}\n",
-	 ":4: admin.listen: \"::1:8080\" is not IP:port with a numeric IP and a port in "
-	 "1..65535 (e.g. 0.0.0.0:8443, [::]:8443)"},
-	{REQUIRED "admin: {listen: \"localhost:8080\"}\n",
-	 ":4: admin.listen: \"localhost:8080\" is not IP:port with a numeric IP and a port in "
-	 "1..65535 (e.g. 0.0.0.0:8443, [::]:8443)"},
-	{SERVER_LINE AUTH_LINE "adapter: {name: Linkerd}\n",
-	 ":3: adapter.name: \"Linkerd\" is not a valid adapter name ([a-z0-9][a-z0-9_-]*)"},
-	{SERVER_LINE AUTH_LINE "adapter: {name: ../evil}\n",
-	 ":3: adapter.name: \"../evil\" is not a valid adapter name ([a-z0-9][a-z0-9_-]*)"},
-	{REQUIRED "log: {level: verbose}\n",
-	 ":4: log.level: \"verbose\" is not one of error, warn, info, debug"},
+    /* prometheus: backends, credentials, TLS, headers (issue 8) */
+    {REQUIRED "prometheus: {url: \"http://alice:hunter2@prom:9090/x\"}\n",
+     ":4: prometheus.url: must not contain user:password@; use prometheus.basicAuth "
+     "(usernameFile, passwordFile)"},
+    {REQUIRED "prometheus: {method: put}\n",
+     ":4: prometheus.method: \"put\" is not one of auto, get, post"},
+    {REQUIRED "prometheus: {method: GET}\n",
+     ":4: prometheus.method: \"GET\" is not one of auto, get, post"},
+    {REQUIRED "prometheus: {maxResponseBytes: 1000}\n",
+     ":4: prometheus.maxResponseBytes: 1000 is out of range (65536..1073741824)"},
+    {REQUIRED "prometheus: {maxResponseBytes: 32Mi}\n",
+     ":4: prometheus.maxResponseBytes: expected an integer, got \"32Mi\""},
+    {REQUIRED "prometheus:\n"
+              "  bearerTokenFile: /var/run/token\n"
+              "  basicAuth: {usernameFile: /u, passwordFile: /p}\n",
+     ":5: prometheus.bearerTokenFile: set either bearerTokenFile or basicAuth, not both"},
+    {REQUIRED "prometheus:\n"
+              "  bearerTokenFile: \"\"\n",
+     ":5: prometheus.bearerTokenFile: must not be empty"},
+    {REQUIRED "prometheus:\n"
+              "  basicAuth:\n"
+              "    usernameFile: /u\n",
+     ":5: prometheus.basicAuth.passwordFile: required key is missing"},
+    {REQUIRED "prometheus:\n"
+              "  basicAuth: {user: alice}\n",
+     ":5: prometheus.basicAuth.user: unknown key (known: usernameFile, passwordFile)"},
+    {REQUIRED "prometheus:\n"
+              "  basicAuth: alice\n",
+     ":5: prometheus.basicAuth: expected a mapping, got \"alice\""},
+    {REQUIRED "prometheus:\n"
+              "  tls:\n"
+              "    caFile: /ca.crt\n",
+     ":5: prometheus.tls: needs an https:// prometheus.url"},
+    {REQUIRED "prometheus:\n"
+              "  url: https://prom:9090\n"
+              "  tls:\n"
+              "    certFile: /client.crt\n",
+     ":7: prometheus.tls.keyFile: required with certFile"},
+    {REQUIRED "prometheus:\n"
+              "  url: https://prom:9090\n"
+              "  tls: {keyFile: /client.key}\n",
+     ":6: prometheus.tls.certFile: required with keyFile"},
+    {REQUIRED "prometheus:\n"
+              "  url: https://prom:9090\n"
+              "  tls:\n"
+              "    serverName: \"prom.example/x\"\n",
+     ":7: prometheus.tls.serverName: \"prom.example/x\" must be a DNS name or an IPv4 address"},
+    {REQUIRED "prometheus:\n"
+              "  url: https://prom:9090\n"
+              "  tls: {insecureSkipVerify: yes}\n",
+     ":6: prometheus.tls.insecureSkipVerify: expected a boolean (true or false), got \"yes\""},
+    {REQUIRED "prometheus:\n"
+              "  url: https://prom:9090\n"
+              "  tls: {ca: /ca.crt}\n",
+     ":6: prometheus.tls.ca: unknown key (known: caFile, certFile, keyFile, serverName, "
+     "insecureSkipVerify)"},
+    {REQUIRED "prometheus:\n"
+              "  headers:\n"
+              "    Authorization: Bearer abc\n",
+     ":6: prometheus.headers.Authorization: credentials are not taken from headers: use "
+     "prometheus.bearerTokenFile or prometheus.basicAuth, which are read from files"},
+    {REQUIRED "prometheus:\n"
+              "  headers:\n"
+              "    host: prom\n",
+     ":6: prometheus.headers.host: this header is set by smi-metrics itself"},
+    {REQUIRED "prometheus:\n"
+              "  headers:\n"
+              "    \"X Tenant\": a\n",
+     ":6: prometheus.headers.X Tenant: the header name may only have letters, digits and "
+     "!#$%&'*+-.^_`|~"},
+    {REQUIRED "prometheus:\n"
+              "  headers:\n"
+              "    X-Scope-OrgID: \"team-a\\r\\nX-Evil: 1\"\n",
+     ":6: prometheus.headers.X-Scope-OrgID: the value must not contain line breaks or other "
+     "control characters"},
+    {REQUIRED "prometheus:\n"
+              "  headers:\n"
+              "    X-Scope-OrgID: \"\"\n",
+     ":6: prometheus.headers.X-Scope-OrgID: the value is empty"},
+    {REQUIRED "prometheus:\n"
+              "  headers:\n"
+              "    X-Scope-OrgID:\n",
+     ":6: prometheus.headers.X-Scope-OrgID: expected a string, got null"},
+    {REQUIRED "prometheus:\n"
+              "  headers:\n"
+              "    X-Scope-OrgID: team-a\n"
+              "    x-scope-orgid: team-b\n",
+     ":7: prometheus.headers.x-scope-orgid: the same header as line 6 (names ignore case)"},
+    {REQUIRED "prometheus:\n"
+              "  headers: [X-Scope-OrgID]\n",
+     ":5: prometheus.headers: expected a mapping, got a sequence"},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, listen: 8443}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.listen: \"8443\" is not IP:port with a numeric IP and a port in 1..65535 "
+     "(e.g. 0.0.0.0:8443, [::]:8443)"},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, listen: \"0.0.0.0:0\"}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.listen: \"0.0.0.0:0\" is not IP:port with a numeric IP and a port in "
+     "1..65535 (e.g. 0.0.0.0:8443, [::]:8443)"},
+    {REQUIRED "admin: {listen: \"127.0.0.1:70000\"}\n",
+     ":4: admin.listen: \"127.0.0.1:70000\" is not IP:port with a numeric IP and a port in "
+     "1..65535 (e.g. 0.0.0.0:8443, [::]:8443)"},
+    {REQUIRED "admin: {listen: \"::1:8080\"}\n",
+     ":4: admin.listen: \"::1:8080\" is not IP:port with a numeric IP and a port in "
+     "1..65535 (e.g. 0.0.0.0:8443, [::]:8443)"},
+    {REQUIRED "admin: {listen: \"localhost:8080\"}\n",
+     ":4: admin.listen: \"localhost:8080\" is not IP:port with a numeric IP and a port in "
+     "1..65535 (e.g. 0.0.0.0:8443, [::]:8443)"},
+    {SERVER_LINE AUTH_LINE "adapter: {name: Linkerd}\n",
+     ":3: adapter.name: \"Linkerd\" is not a valid adapter name ([a-z0-9][a-z0-9_-]*)"},
+    {SERVER_LINE AUTH_LINE "adapter: {name: ../evil}\n",
+     ":3: adapter.name: \"../evil\" is not a valid adapter name ([a-z0-9][a-z0-9_-]*)"},
+    {REQUIRED "log: {level: verbose}\n",
+     ":4: log.level: \"verbose\" is not one of error, warn, info, debug"},
 
-	/* YAML features we refuse */
-	{"server:\n"
-	 "  tlsCertFile: c\n"
-	 "  tlsKeyFile: k\n"
-	 "  tlsCertFile: d\n" AUTH_LINE ADAPTER_LINE,
-	 ":4: server.tlsCertFile: duplicate key (first at line 2)"},
-	{"{\"log\": {\"level\": \"info\", \"level\": \"debug\"}}",
-	 ":1: log.level: duplicate key (first at line 1)"},
-	{"server: *base\n", ":1: server: aliases are not supported"},
-	{"server: &base {tlsCertFile: c, tlsKeyFile: k}\n",
-	 ":1: server: anchors and aliases are not supported"},
-	{"server: {tlsCertFile: !!str 5, tlsKeyFile: k}\n",
-	 ":1: server.tlsCertFile: tags are not supported; quote the value to make it a string"},
-	{"server: {tlsCertFile: \"a\\0b\", tlsKeyFile: k}\n",
-	 ":1: server.tlsCertFile: NUL characters are not allowed"},
-	{"? [server]\n"
-	 ": {}\n",
-	 ":1: mapping keys must be strings"},
-	{REQUIRED "---\n" REQUIRED, ":4: multiple documents are not supported"},
-	{"- server\n", ":1: the top level must be a mapping, got a sequence"},
-	{"[1, 2]", ":1: the top level must be a mapping, got a sequence"},
-	{"hello\n", ":1: the top level must be a mapping, got \"hello\""},
-	{"", ":1: the file is empty; expected a mapping"},
-	{"# only a comment\n", ":1: the file is empty; expected a mapping"},
+    /* YAML features we refuse */
+    {"server:\n"
+     "  tlsCertFile: c\n"
+     "  tlsKeyFile: k\n"
+     "  tlsCertFile: d\n" AUTH_LINE ADAPTER_LINE,
+     ":4: server.tlsCertFile: duplicate key (first at line 2)"},
+    {"{\"log\": {\"level\": \"info\", \"level\": \"debug\"}}",
+     ":1: log.level: duplicate key (first at line 1)"},
+    {"server: *base\n", ":1: server: aliases are not supported"},
+    {"server: &base {tlsCertFile: c, tlsKeyFile: k}\n",
+     ":1: server: anchors and aliases are not supported"},
+    {"server: {tlsCertFile: !!str 5, tlsKeyFile: k}\n",
+     ":1: server.tlsCertFile: tags are not supported; quote the value to make it a string"},
+    {"server: {tlsCertFile: \"a\\0b\", tlsKeyFile: k}\n",
+     ":1: server.tlsCertFile: NUL characters are not allowed"},
+    {"? [server]\n"
+     ": {}\n",
+     ":1: mapping keys must be strings"},
+    {REQUIRED "---\n" REQUIRED, ":4: multiple documents are not supported"},
+    {"- server\n", ":1: the top level must be a mapping, got a sequence"},
+    {"[1, 2]", ":1: the top level must be a mapping, got a sequence"},
+    {"hello\n", ":1: the top level must be a mapping, got \"hello\""},
+    {"", ":1: the file is empty; expected a mapping"},
+    {"# only a comment\n", ":1: the file is empty; expected a mapping"},
 
-	/* syntax */
-	{"server: [a, b\n", ":2: YAML syntax error: did not find expected ',' or ']'"},
-	{"server:\n"
-	 "  tlsCertFile: c\n"
-	 " tlsKeyFile: k\n",
-	 ":3: YAML syntax error: did not find expected key"},
-	{"{\"server\": {\"tlsCertFile\" \"c\"}}\n",
-	 ":1: YAML syntax error: did not find expected ',' or '}'"},
-	{"server:\n"
-	 "  tlsCertFile: \xff\n",
-	 ":2: YAML syntax error: invalid leading UTF-8 octet"},
+    /* syntax */
+    {"server: [a, b\n", ":2: YAML syntax error: did not find expected ',' or ']'"},
+    {"server:\n"
+     "  tlsCertFile: c\n"
+     " tlsKeyFile: k\n",
+     ":3: YAML syntax error: did not find expected key"},
+    {"{\"server\": {\"tlsCertFile\" \"c\"}}\n",
+     ":1: YAML syntax error: did not find expected ',' or '}'"},
+    {"server:\n"
+     "  tlsCertFile: \xff\n",
+     ":2: YAML syntax error: invalid leading UTF-8 octet"},
 
-	/* authentication and authorization */
-	{SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: false}\n",
-	 ":3: kubernetes: set exactly one of inCluster: true and kubeconfig"},
-	{SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: true, kubeconfig: k}\n",
-	 ":3: kubernetes: set exactly one of inCluster: true and kubeconfig"},
-	{SERVER_LINE ADAPTER_LINE "kubernetes: {kubeconfig: k, tokenFile: t}\n",
-	 ":3: kubernetes.tokenFile: only with inCluster: true (the kubeconfig names its own)"},
-	{SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: yes}\n",
-	 ":3: kubernetes.inCluster: expected a boolean (true or false), got \"yes\""},
-	{REQUIRED "authorization: {mode: Webhook}\n",
-	 ":4: authorization.mode: Webhook needs a cluster connection (the kubernetes section)"},
-	{SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: true}\nauthorization: {mode: RBAC}\n",
-	 ":4: authorization.mode: \"RBAC\" is not one of AlwaysAllow, Webhook"},
-	{REQUIRED "authorization: {alwaysAllowPaths: /livez}\n",
-	 ":4: authorization.alwaysAllowPaths: expected a sequence, got \"/livez\""},
-	{SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, anonymous: true}\n",
-	 ":3: auth.anonymous: true needs authorization.mode Webhook (AlwaysAllow would let anyone in)"},
-	{SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, skipLookup: false}\n",
-	 ":3: auth.skipLookup: false needs a cluster connection (the kubernetes section)"},
-	{SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, requestheaderGroupHeaders: [\"\"]}\n",
-	 ":3: auth.requestheaderGroupHeaders[0]: must not be empty"},
-	{SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, tokenCacheTTL: 2h}\n",
-	 ":3: auth.tokenCacheTTL: 2h0m0s is out of range (0s..1h0m0s)"},
-	{"server: {tlsCertFile: c, tlsKeyFile: k, certReloadInterval: 2m}\n" AUTH_LINE ADAPTER_LINE,
-	 ":1: server.certReloadInterval: 2m0s is out of range (100ms..1m0s)"},
+    /* authentication and authorization */
+    {SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: false}\n",
+     ":3: kubernetes: set exactly one of inCluster: true and kubeconfig"},
+    {SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: true, kubeconfig: k}\n",
+     ":3: kubernetes: set exactly one of inCluster: true and kubeconfig"},
+    {SERVER_LINE ADAPTER_LINE "kubernetes: {kubeconfig: k, tokenFile: t}\n",
+     ":3: kubernetes.tokenFile: only with inCluster: true (the kubeconfig names its own)"},
+    {SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: yes}\n",
+     ":3: kubernetes.inCluster: expected a boolean (true or false), got \"yes\""},
+    {REQUIRED "authorization: {mode: Webhook}\n",
+     ":4: authorization.mode: Webhook needs a cluster connection (the kubernetes section)"},
+    {SERVER_LINE ADAPTER_LINE "kubernetes: {inCluster: true}\nauthorization: {mode: RBAC}\n",
+     ":4: authorization.mode: \"RBAC\" is not one of AlwaysAllow, Webhook"},
+    {REQUIRED "authorization: {alwaysAllowPaths: /livez}\n",
+     ":4: authorization.alwaysAllowPaths: expected a sequence, got \"/livez\""},
+    {SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, anonymous: true}\n",
+     ":3: auth.anonymous: true needs authorization.mode Webhook (AlwaysAllow would let anyone in)"},
+    {SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, skipLookup: false}\n",
+     ":3: auth.skipLookup: false needs a cluster connection (the kubernetes section)"},
+    {SERVER_LINE ADAPTER_LINE
+     "auth: {requestheaderClientCAFile: ca, requestheaderGroupHeaders: [\"\"]}\n",
+     ":3: auth.requestheaderGroupHeaders[0]: must not be empty"},
+    {SERVER_LINE ADAPTER_LINE "auth: {requestheaderClientCAFile: ca, tokenCacheTTL: 2h}\n",
+     ":3: auth.tokenCacheTTL: 2h0m0s is out of range (0s..1h0m0s)"},
+    {"server: {tlsCertFile: c, tlsKeyFile: k, certReloadInterval: 2m}\n" AUTH_LINE ADAPTER_LINE,
+     ":1: server.certReloadInterval: 2m0s is out of range (100ms..1m0s)"},
 };
 
 START_TEST(test_error_messages)
@@ -779,18 +781,18 @@ END_TEST
 
 /* The comments are the line numbers the tests expect. */
 static const char options_yaml[] = SERVER_LINE AUTH_LINE /* 1, 2 */
-	"adapter:\n"					 /* 3 */
-	"  name: linkerd\n"				 /* 4 */
-	"  options:\n"					 /* 5 */
-	"    meshNamespace: linkerd\n"			 /* 6 */
-	"    strict: true\n"				 /* 7 */
-	"    lenient: false\n"				 /* 8 */
-	"    maxSeries: 5000\n"				 /* 9 */
-	"    offset: -7\n"				 /* 10 */
-	"    quotedNumber: \"42\"\n"			 /* 11 */
-	"    yesNo: yes\n"				 /* 12 */
-	"    hexNumber: 0x10\n"				 /* 13 */
-	"    hugeNumber: 9223372036854775808\n";	 /* 14 */
+    "adapter:\n"                                         /* 3 */
+    "  name: linkerd\n"                                  /* 4 */
+    "  options:\n"                                       /* 5 */
+    "    meshNamespace: linkerd\n"                       /* 6 */
+    "    strict: true\n"                                 /* 7 */
+    "    lenient: false\n"                               /* 8 */
+    "    maxSeries: 5000\n"                              /* 9 */
+    "    offset: -7\n"                                   /* 10 */
+    "    quotedNumber: \"42\"\n"                         /* 11 */
+    "    yesNo: yes\n"                                   /* 12 */
+    "    hexNumber: 0x10\n"                              /* 13 */
+    "    hugeNumber: 9223372036854775808\n";             /* 14 */
 
 START_TEST(test_option_lookups)
 {
@@ -826,28 +828,28 @@ START_TEST(test_option_lookups)
 
 	ck_assert_int_eq(config_option_int(cfg, "quotedNumber", &number, err, sizeof err), -1);
 	snprintf(expected, sizeof expected,
-		 "%s:11: adapter.options.quotedNumber: expected an integer, got a quoted string "
-		 "\"42\"",
-		 cfg->path);
+	         "%s:11: adapter.options.quotedNumber: expected an integer, got a quoted string "
+	         "\"42\"",
+	         cfg->path);
 	ck_assert_str_eq(err, expected);
 	ck_assert_int_eq(number, 99);
 
 	ck_assert_int_eq(config_option_bool(cfg, "yesNo", &flag, err, sizeof err), -1);
 	snprintf(expected, sizeof expected,
-		 "%s:12: adapter.options.yesNo: expected a boolean (true or false), got \"yes\"",
-		 cfg->path);
+	         "%s:12: adapter.options.yesNo: expected a boolean (true or false), got \"yes\"",
+	         cfg->path);
 	ck_assert_str_eq(err, expected);
 
 	ck_assert_int_eq(config_option_int(cfg, "hexNumber", &number, err, sizeof err), -1);
 	snprintf(expected, sizeof expected,
-		 "%s:13: adapter.options.hexNumber: expected an integer, got \"0x10\"", cfg->path);
+	         "%s:13: adapter.options.hexNumber: expected an integer, got \"0x10\"", cfg->path);
 	ck_assert_str_eq(err, expected);
 
 	ck_assert_int_eq(config_option_int(cfg, "hugeNumber", &number, err, sizeof err), -1);
 	snprintf(expected, sizeof expected,
-		 "%s:14: adapter.options.hugeNumber: expected an integer, got "
-		 "\"9223372036854775808\"",
-		 cfg->path);
+	         "%s:14: adapter.options.hugeNumber: expected an integer, got "
+	         "\"9223372036854775808\"",
+	         cfg->path);
 	ck_assert_str_eq(err, expected);
 	config_free(cfg);
 }
@@ -863,14 +865,14 @@ START_TEST(test_unused_options)
 
 	ck_assert(config_unused_option(cfg, err, sizeof err));
 	snprintf(expected, sizeof expected, "%s:6: adapter.options.meshNamespace: unknown option",
-		 cfg->path);
+	         cfg->path);
 	ck_assert_str_eq(err, expected);
 
 	ck_assert_int_eq(config_option_string(cfg, "meshNamespace", &text, err, sizeof err), 0);
 	ck_assert_int_eq(config_option_bool(cfg, "strict", &flag, err, sizeof err), 0);
 	ck_assert(config_unused_option(cfg, err, sizeof err));
 	snprintf(expected, sizeof expected, "%s:8: adapter.options.lenient: unknown option",
-		 cfg->path);
+	         cfg->path);
 	ck_assert_str_eq(err, expected);
 
 	/* A lookup with the wrong type still makes the key known. */
@@ -881,7 +883,7 @@ START_TEST(test_unused_options)
 	ck_assert_int_eq(config_option_string(cfg, "yesNo", &text, err, sizeof err), 0);
 	ck_assert(config_unused_option(cfg, err, sizeof err));
 	snprintf(expected, sizeof expected, "%s:13: adapter.options.hexNumber: unknown option",
-		 cfg->path);
+	         cfg->path);
 	ck_assert_str_eq(err, expected);
 	ck_assert_int_eq(config_option_string(cfg, "hexNumber", &text, err, sizeof err), 0);
 	ck_assert_int_eq(config_option_string(cfg, "hugeNumber", &text, err, sizeof err), 0);
@@ -907,21 +909,21 @@ END_TEST
 /* ---- query overrides ---- */
 
 /* The comments are the line numbers the tests expect. */
-static const char queries_yaml[] = SERVER_LINE AUTH_LINE		/* 1, 2 */
-	"adapter:\n"							/* 3 */
-	"  name: linkerd\n"						/* 4 */
-	"  queries:\n"							/* 5 */
-	"    counts: |\n"						/* 6 */
-	"      sum by (classification) (\n"				/* 7 */
-	"        increase(response_total{ {{target}} }[{{window}}]))\n" /* 8 */
-	"    latency: 'histogram'\n";					/* 9 */
+static const char queries_yaml[] = SERVER_LINE AUTH_LINE            /* 1, 2 */
+    "adapter:\n"                                                    /* 3 */
+    "  name: linkerd\n"                                             /* 4 */
+    "  queries:\n"                                                  /* 5 */
+    "    counts: |\n"                                               /* 6 */
+    "      sum by (classification) (\n"                             /* 7 */
+    "        increase(response_total{ {{target}} }[{{window}}]))\n" /* 8 */
+    "    latency: 'histogram'\n";                                   /* 9 */
 
 START_TEST(test_query_overrides)
 {
 	config *cfg = expect_config("queries.yaml", queries_yaml);
 	ck_assert_str_eq(config_query_override(cfg, "counts"),
-			 "sum by (classification) (\n"
-			 "  increase(response_total{ {{target}} }[{{window}}]))\n");
+	                 "sum by (classification) (\n"
+	                 "  increase(response_total{ {{target}} }[{{window}}]))\n");
 	ck_assert_str_eq(config_query_override(cfg, "latency"), "histogram");
 	ck_assert_ptr_null(config_query_override(cfg, "edges"));
 	config_free(cfg);
@@ -939,12 +941,12 @@ START_TEST(test_unknown_query)
 	ck_assert(!config_unknown_query(cfg, all, err, sizeof err));
 	ck_assert(config_unknown_query(cfg, one, err, sizeof err));
 	snprintf(expected, sizeof expected,
-		 "%s:9: adapter.queries.latency: unknown query template (known: counts)",
-		 cfg->path);
+	         "%s:9: adapter.queries.latency: unknown query template (known: counts)",
+	         cfg->path);
 	ck_assert_str_eq(err, expected);
 	ck_assert(config_unknown_query(cfg, none, err, sizeof err));
 	snprintf(expected, sizeof expected,
-		 "%s:6: adapter.queries.counts: unknown query template (known: none)", cfg->path);
+	         "%s:6: adapter.queries.counts: unknown query template (known: none)", cfg->path);
 	ck_assert_str_eq(err, expected);
 	config_free(cfg);
 }
@@ -967,7 +969,7 @@ static Suite *config_suite(void)
 
 	TCase *errors = tcase_create("errors");
 	tcase_add_loop_test(errors, test_error_messages, 0,
-			    (int)(sizeof error_cases / sizeof error_cases[0]));
+	                    (int)(sizeof error_cases / sizeof error_cases[0]));
 	tcase_add_test(errors, test_cannot_open);
 	tcase_add_test(errors, test_size_limit);
 	tcase_add_test(errors, test_nesting_limit);

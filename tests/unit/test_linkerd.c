@@ -882,8 +882,9 @@ START_TEST(test_failure_status_plans_status_counts)
 	plan = plan_for(&e);
 	ck_assert_str_eq(plan.queries[0].template_id, "edges.status-counts");
 	char *out = render(&e, 0);
-	ck_assert_ptr_nonnull(strstr(out, "sum by (namespace,deployment, dst_namespace,"
-	                                  "dst_deployment, classification, status_code, grpc_status)"));
+	ck_assert_ptr_nonnull(strstr(out,
+	                             "sum by (namespace,deployment, dst_namespace,"
+	                             "dst_deployment, classification, status_code, grpc_status)"));
 	free(out);
 }
 END_TEST
@@ -928,8 +929,10 @@ START_TEST(test_failure_status_default_trusts_classification)
 {
 	/* The default keeps the proxy's word: a 404 classified success is one. */
 	smi_request q = request(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "emojivoto", "web");
-	smi_label labels[] = {{"classification", "success"}, {"deployment", "web"},
-	                      {"grpc_status", "5"},          {"namespace", "emojivoto"},
+	smi_label labels[] = {{"classification", "success"},
+	                      {"deployment", "web"},
+	                      {"grpc_status", "5"},
+	                      {"namespace", "emojivoto"},
 	                      {"status_code", "404"}};
 	smi_series s = {.struct_size = sizeof s, .n_labels = 5, .labels = labels};
 	ck_assert_int_eq(identify(&q, 0, s).outcome, SMI_OUTCOME_SUCCESS);

@@ -59,20 +59,20 @@ static const char *test_label(void *ctx, const smi_series *series, const char *n
 static smi_host test_host(test_host_ctx *ctx)
 {
 	smi_host host = {
-		.struct_size = sizeof host,
-		.abi_major = SMI_ADAPTER_ABI_MAJOR,
-		.abi_minor = SMI_ADAPTER_ABI_MINOR,
-		.ctx = ctx,
-		.log = test_log,
-		.option = test_option,
-		.label = test_label,
+	    .struct_size = sizeof host,
+	    .abi_major = SMI_ADAPTER_ABI_MAJOR,
+	    .abi_minor = SMI_ADAPTER_ABI_MINOR,
+	    .ctx = ctx,
+	    .log = test_log,
+	    .option = test_option,
+	    .label = test_label,
 	};
 	return host;
 }
 
 /* Loading must fail; err must be one line naming `file` and holding `want`. */
-static void expect_load_error(const char *name, const char *path, const char *dir,
-			      const char *file, const char *want)
+static void expect_load_error(const char *name, const char *path, const char *dir, const char *file,
+                              const char *want)
 {
 	char err[512];
 	memset(err, 'x', sizeof err); /* proves the loader terminates it */
@@ -84,7 +84,7 @@ static void expect_load_error(const char *name, const char *path, const char *di
 		char prefix[600];
 		snprintf(prefix, sizeof prefix, "adapter %s: ", file);
 		ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0,
-			      "error \"%s\" does not start with \"%s\"", err, prefix);
+		              "error \"%s\" does not start with \"%s\"", err, prefix);
 	}
 	ck_assert_ptr_null(strchr(err, '\n'));
 	fprintf(stderr, "  message: %s\n", err);
@@ -102,30 +102,30 @@ static bool fixture_built(const char *path)
 START_TEST(missing_symbol)
 {
 	expect_load_error("fixture", FX("fx_missing_symbol.so"), NULL, FX("fx_missing_symbol.so"),
-			  "symbol smi_adapter_descriptor_v1 not found: "
-			  "is this an smi-metrics adapter?");
+	                  "symbol smi_adapter_descriptor_v1 not found: "
+	                  "is this an smi-metrics adapter?");
 }
 END_TEST
 
 START_TEST(wrong_major)
 {
 	expect_load_error("fixture", FX("fx_wrong_major.so"), NULL, FX("fx_wrong_major.so"),
-			  "ABI major 2, this server speaks ABI 1.0");
+	                  "ABI major 2, this server speaks ABI 1.0");
 }
 END_TEST
 
 START_TEST(newer_minor)
 {
 	expect_load_error("fixture", FX("fx_newer_minor.so"), NULL, FX("fx_newer_minor.so"),
-			  "built for ABI 1.1, newer than this server's ABI 1.0; "
-			  "upgrade smi-metrics");
+	                  "built for ABI 1.1, newer than this server's ABI 1.0; "
+	                  "upgrade smi-metrics");
 }
 END_TEST
 
 START_TEST(null_callbacks)
 {
-	expect_load_error("fixture", FX("fx_null_callbacks.so"), NULL,
-			  FX("fx_null_callbacks.so"), "descriptor callback 'plan' is NULL");
+	expect_load_error("fixture", FX("fx_null_callbacks.so"), NULL, FX("fx_null_callbacks.so"),
+	                  "descriptor callback 'plan' is NULL");
 }
 END_TEST
 
@@ -135,9 +135,9 @@ START_TEST(short_struct)
 	 * (3 strings, templates, n_templates, 5 callbacks): 88 on LP64. */
 	char want[128];
 	snprintf(want, sizeof want, "descriptor is 8 bytes, ABI 1.0 needs at least %zu",
-		 8 + 10 * sizeof(void *));
+	         8 + 10 * sizeof(void *));
 	expect_load_error("fixture", FX("fx_short_struct.so"), NULL, FX("fx_short_struct.so"),
-			  want);
+	                  want);
 }
 END_TEST
 
@@ -145,8 +145,8 @@ START_TEST(null_descriptor)
 {
 	if (!fixture_built(FX("fx_null_descriptor.so")))
 		return;
-	expect_load_error("fixture", FX("fx_null_descriptor.so"), NULL,
-			  FX("fx_null_descriptor.so"), "smi_adapter_descriptor_v1() returned NULL");
+	expect_load_error("fixture", FX("fx_null_descriptor.so"), NULL, FX("fx_null_descriptor.so"),
+	                  "smi_adapter_descriptor_v1() returned NULL");
 }
 END_TEST
 
@@ -154,9 +154,8 @@ START_TEST(bad_template_id)
 {
 	if (!fixture_built(FX("fx_bad_template_id.so")))
 		return;
-	expect_load_error("fixture", FX("fx_bad_template_id.so"), NULL,
-			  FX("fx_bad_template_id.so"),
-			  "template 1 id \"Fixture Requests\" does not match [a-z][a-z0-9_.-]*");
+	expect_load_error("fixture", FX("fx_bad_template_id.so"), NULL, FX("fx_bad_template_id.so"),
+	                  "template 1 id \"Fixture Requests\" does not match [a-z][a-z0-9_.-]*");
 }
 END_TEST
 
@@ -164,38 +163,37 @@ START_TEST(dup_template_id)
 {
 	if (!fixture_built(FX("fx_dup_template_id.so")))
 		return;
-	expect_load_error("fixture", FX("fx_dup_template_id.so"), NULL,
-			  FX("fx_dup_template_id.so"),
-			  "template id \"fixture.requests\" is used twice (templates 0 and 1)");
+	expect_load_error("fixture", FX("fx_dup_template_id.so"), NULL, FX("fx_dup_template_id.so"),
+	                  "template id \"fixture.requests\" is used twice (templates 0 and 1)");
 }
 END_TEST
 
 START_TEST(name_mismatch)
 {
 	expect_load_error("linkerd", FX("fx_good.so"), NULL, FX("fx_good.so"),
-			  "descriptor name is \"fixture\", but adapter.name is \"linkerd\"");
+	                  "descriptor name is \"fixture\", but adapter.name is \"linkerd\"");
 }
 END_TEST
 
 START_TEST(missing_file_by_name)
 {
 	expect_load_error("nosuch", NULL, ABI_FIXTURE_DIR, FX("nosuch.so"),
-			  "no such file (looked up adapter.name \"nosuch\" in " ABI_FIXTURE_DIR
-			  ")");
+	                  "no such file (looked up adapter.name \"nosuch\" in " ABI_FIXTURE_DIR
+	                  ")");
 }
 END_TEST
 
 START_TEST(missing_file_by_path)
 {
 	expect_load_error("fixture", FX("nosuch.so"), NULL, FX("nosuch.so"),
-			  "no such file (from adapter.path)");
+	                  "no such file (from adapter.path)");
 }
 END_TEST
 
 START_TEST(not_an_elf)
 {
 	expect_load_error("fixture", ABI_SRC_DIR "/not-an-elf.so", NULL,
-			  ABI_SRC_DIR "/not-an-elf.so", "not an ELF file");
+	                  ABI_SRC_DIR "/not-an-elf.so", "not an ELF file");
 }
 END_TEST
 
@@ -205,7 +203,11 @@ START_TEST(truncated_elf)
 	char file[] = "/tmp/test_loader.XXXXXX";
 	int fd = mkstemp(file);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, "\x7f" "ELF\x02\x01\x01", 7), 7);
+	ck_assert_int_eq(write(fd,
+	                       "\x7f"
+	                       "ELF\x02\x01\x01",
+	                       7),
+	                 7);
 	close(fd);
 	expect_load_error("fixture", file, NULL, file, "cannot load: ");
 	unlink(file);
@@ -221,16 +223,25 @@ END_TEST
 START_TEST(bad_names)
 {
 	static const char *const names[] = {
-		"../fx_good", "..", "a/b", "/etc/passwd", "", "Linkerd", "-x", "_x", "a.b",
-		"a b",
-		/* 64 characters */
-		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    "../fx_good",
+	    "..",
+	    "a/b",
+	    "/etc/passwd",
+	    "",
+	    "Linkerd",
+	    "-x",
+	    "_x",
+	    "a.b",
+	    "a b",
+	    /* 64 characters */
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		expect_load_error(names[i], NULL, ABI_FIXTURE_DIR, NULL, "is not a valid adapter name");
+		expect_load_error(names[i], NULL, ABI_FIXTURE_DIR, NULL,
+		                  "is not a valid adapter name");
 		/* a path does not make a bad name acceptable */
 		expect_load_error(names[i], FX("fx_good.so"), NULL, NULL,
-				  "is not a valid adapter name");
+		                  "is not a valid adapter name");
 	}
 }
 END_TEST
@@ -238,7 +249,7 @@ END_TEST
 START_TEST(no_name_no_path)
 {
 	expect_load_error(NULL, NULL, ABI_FIXTURE_DIR, NULL,
-			  "neither adapter.name nor adapter.path is set");
+	                  "neither adapter.name nor adapter.path is set");
 }
 END_TEST
 
@@ -262,11 +273,11 @@ START_TEST(good_loads_opens_and_works)
 	ck_assert_uint_eq(d->kinds(state), UINT64_C(1) << SMI_KIND_POD);
 
 	smi_request request = {.struct_size = sizeof request,
-			       .kind = SMI_KIND_POD,
-			       .scope = SMI_SCOPE_OBJECT,
-			       .namespace_name = "emojivoto",
-			       .name = "web-1",
-			       .window_seconds = 30};
+	                       .kind = SMI_KIND_POD,
+	                       .scope = SMI_SCOPE_OBJECT,
+	                       .namespace_name = "emojivoto",
+	                       .name = "web-1",
+	                       .window_seconds = 30};
 	smi_plan plan = {.struct_size = sizeof plan};
 	ck_assert_int_eq(d->plan(state, &request, &plan), SMI_OK);
 	ck_assert_uint_eq(plan.n_queries, 1);
@@ -431,7 +442,7 @@ static Suite *loader_suite(void)
 		tcase_add_test(good, linkerd_adapter);
 	else
 		fprintf(stderr, "test_loader: %s not built, skipping the linkerd case\n",
-			LINKERD_SO);
+		        LINKERD_SO);
 	suite_add_tcase(s, good);
 	return s;
 }

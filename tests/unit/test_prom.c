@@ -69,10 +69,11 @@ static char *vector_body(const char *result_array)
 {
 	char *body = NULL;
 
-	ck_assert_int_ge(asprintf(&body,
-				  "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":%s}}",
-				  result_array),
-			 0);
+	ck_assert_int_ge(
+	    asprintf(&body,
+	             "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":%s}}",
+	             result_array),
+	    0);
 	return body;
 }
 
@@ -82,9 +83,9 @@ START_TEST(test_parse_success)
 {
 	prom_result result;
 	char *body = vector_body(
-		"[{\"metric\":{\"pod\":\"web-1\",\"namespace\":\"default\",\"__name__\":\"x\"},"
-		"\"value\":[1700000000.123,\"1.5\"]},"
-		"{\"metric\":{},\"value\":[1700000000,\"-2e3\"]}]");
+	    "[{\"metric\":{\"pod\":\"web-1\",\"namespace\":\"default\",\"__name__\":\"x\"},"
+	    "\"value\":[1700000000.123,\"1.5\"]},"
+	    "{\"metric\":{},\"value\":[1700000000,\"-2e3\"]}]");
 
 	ck_assert_int_eq(parse(body, &result), PROM_OK);
 	ck_assert_str_eq(result.message, "");
@@ -111,8 +112,8 @@ START_TEST(test_parse_special_values)
 {
 	prom_result result;
 	char *body = vector_body("[{\"metric\":{\"v\":\"nan\"},\"value\":[1,\"NaN\"]},"
-				 "{\"metric\":{\"v\":\"pinf\"},\"value\":[1,\"+Inf\"]},"
-				 "{\"metric\":{\"v\":\"ninf\"},\"value\":[1,\"-Inf\"]}]");
+	                         "{\"metric\":{\"v\":\"pinf\"},\"value\":[1,\"+Inf\"]},"
+	                         "{\"metric\":{\"v\":\"ninf\"},\"value\":[1,\"-Inf\"]}]");
 
 	ck_assert_int_eq(parse(body, &result), PROM_OK);
 	ck_assert_uint_eq(result.n_series, 3);
@@ -130,19 +131,22 @@ START_TEST(test_parse_decimal_forms)
 		const char *text;
 		double value;
 	} cases[] = {
-		{ "0", 0.0 },	    { "-0", -0.0 },	{ "42", 42.0 },	  { "+1", 1.0 },
-		{ ".5", 0.5 },	    { "5.", 5.0 },	{ "1e3", 1000.0 }, { "1E-3", 0.001 },
-		{ "0.1", 0.1 },	    { "123456789.25", 123456789.25 },
-		{ "1e-400", 0.0 }, /* underflows to zero: still a number */
+	    {"0", 0.0},      {"-0", -0.0},
+	    {"42", 42.0},    {"+1", 1.0},
+	    {".5", 0.5},     {"5.", 5.0},
+	    {"1e3", 1000.0}, {"1E-3", 0.001},
+	    {"0.1", 0.1},    {"123456789.25", 123456789.25},
+	    {"1e-400", 0.0}, /* underflows to zero: still a number */
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		prom_result result;
 		char item[128];
-		snprintf(item, sizeof item, "[{\"metric\":{},\"value\":[1,\"%s\"]}]", cases[i].text);
+		snprintf(item, sizeof item, "[{\"metric\":{},\"value\":[1,\"%s\"]}]",
+		         cases[i].text);
 		char *body = vector_body(item);
 		ck_assert_msg(parse(body, &result) == PROM_OK, "%s: %s", cases[i].text,
-			      result.message);
+		              result.message);
 		ck_assert_double_eq_tol(result.series[0].value, cases[i].value, 1e-12);
 		prom_result_clear(&result);
 		free(body);
@@ -168,15 +172,15 @@ START_TEST(test_parse_status_error)
 	prom_result result;
 
 	ck_assert_int_eq(parse("{\"status\":\"error\",\"errorType\":\"bad_data\","
-			       "\"error\":\"1:5: parse error: unexpected end of input\"}",
-			       &result),
-			 PROM_BAD_RESPONSE);
+	                       "\"error\":\"1:5: parse error: unexpected end of input\"}",
+	                       &result),
+	                 PROM_BAD_RESPONSE);
 	ck_assert_str_eq(result.message, "Prometheus reported an error (bad_data): "
-					 "1:5: parse error: unexpected end of input");
+	                                 "1:5: parse error: unexpected end of input");
 	ck_assert_ptr_null(result.series);
 	ck_assert_int_eq(parse("{\"status\":\"error\"}", &result), PROM_BAD_RESPONSE);
 	ck_assert_str_eq(result.message,
-			 "Prometheus reported an error (unknown): no details given");
+	                 "Prometheus reported an error (unknown): no details given");
 }
 END_TEST
 
@@ -188,7 +192,7 @@ START_TEST(test_messages_stay_valid_utf8)
 	prom_result result;
 	static const char cut_escape[] = "\"\\\xd0\x9a";
 	ck_assert_int_eq(prom_parse_vector(cut_escape, sizeof cut_escape - 1, &result),
-			 PROM_BAD_RESPONSE);
+	                 PROM_BAD_RESPONSE);
 	json_t *text = json_string(result.message);
 	ck_assert_msg(text != NULL, "not UTF-8: %s", result.message);
 	json_decref(text);
@@ -196,8 +200,8 @@ START_TEST(test_messages_stay_valid_utf8)
 
 	char body[256];
 	snprintf(body, sizeof body, "{\"status\":\"error\",\"errorType\":\"a%s\",\"error\":\"x\"}",
-		 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
-		 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
 	ck_assert_int_eq(prom_parse_vector(body, strlen(body), &result), PROM_BAD_RESPONSE);
 	text = json_string(result.message);
 	ck_assert_msg(text != NULL, "not UTF-8: %s", result.message);
@@ -212,22 +216,21 @@ START_TEST(test_parse_other_result_types)
 		const char *data;
 		const char *message;
 	} cases[] = {
-		{ "{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[[1,\"1\"]]}]}",
-		  "Prometheus returned a matrix where a vector was expected" },
-		{ "{\"resultType\":\"scalar\",\"result\":[1,\"1\"]}",
-		  "Prometheus returned a scalar where a vector was expected" },
-		{ "{\"resultType\":\"string\",\"result\":[1,\"x\"]}",
-		  "Prometheus returned a string where a vector was expected" },
-		{ "{\"resultType\":\"streams\",\"result\":[]}",
-		  "Prometheus returned the result type \"streams\" where a vector was expected" },
+	    {"{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[[1,\"1\"]]}]}",
+	     "Prometheus returned a matrix where a vector was expected"},
+	    {"{\"resultType\":\"scalar\",\"result\":[1,\"1\"]}",
+	     "Prometheus returned a scalar where a vector was expected"},
+	    {"{\"resultType\":\"string\",\"result\":[1,\"x\"]}",
+	     "Prometheus returned a string where a vector was expected"},
+	    {"{\"resultType\":\"streams\",\"result\":[]}",
+	     "Prometheus returned the result type \"streams\" where a vector was expected"},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		prom_result result;
 		char *body = NULL;
-		ck_assert_int_ge(asprintf(&body, "{\"status\":\"success\",\"data\":%s}",
-					  cases[i].data),
-				 0);
+		ck_assert_int_ge(
+		    asprintf(&body, "{\"status\":\"success\",\"data\":%s}", cases[i].data), 0);
 		ck_assert_int_eq(parse(body, &result), PROM_BAD_RESPONSE);
 		ck_assert_str_eq(result.message, cases[i].message);
 		ck_assert_ptr_null(result.series);
@@ -242,25 +245,25 @@ START_TEST(test_parse_wrong_shapes)
 		const char *body;
 		const char *message_part;
 	} cases[] = {
-		{ "[]", "JSON that is not an object" },
-		{ "{\"data\":{}}", "without a \"status\" string" },
-		{ "{\"status\":1}", "without a \"status\" string" },
-		{ "{\"status\":\"partial\"}", "with status \"partial\"" },
-		{ "{\"status\":\"success\"}", "without a \"data\" object" },
-		{ "{\"status\":\"success\",\"data\":[]}", "without a \"data\" object" },
-		{ "{\"status\":\"success\",\"data\":{\"result\":[]}}",
-		  "without a \"data.resultType\" string" },
-		{ "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\"}}",
-		  "without a \"data.result\" array" },
-		{ "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":{}}}",
-		  "without a \"data.result\" array" },
+	    {"[]", "JSON that is not an object"},
+	    {"{\"data\":{}}", "without a \"status\" string"},
+	    {"{\"status\":1}", "without a \"status\" string"},
+	    {"{\"status\":\"partial\"}", "with status \"partial\""},
+	    {"{\"status\":\"success\"}", "without a \"data\" object"},
+	    {"{\"status\":\"success\",\"data\":[]}", "without a \"data\" object"},
+	    {"{\"status\":\"success\",\"data\":{\"result\":[]}}",
+	     "without a \"data.resultType\" string"},
+	    {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\"}}",
+	     "without a \"data.result\" array"},
+	    {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":{}}}",
+	     "without a \"data.result\" array"},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		prom_result result;
 		ck_assert_int_eq(parse(cases[i].body, &result), PROM_BAD_RESPONSE);
 		ck_assert_msg(message_has(&result, cases[i].message_part), "%s -> %s",
-			      cases[i].body, result.message);
+		              cases[i].body, result.message);
 		ck_assert_ptr_null(result.series);
 	}
 }
@@ -272,24 +275,24 @@ START_TEST(test_parse_wrong_series)
 		const char *result_array;
 		const char *message_part;
 	} cases[] = {
-		{ "[1]", "data.result[0] is not an object" },
-		{ "[{\"metric\":{},\"value\":[1,\"1\"]},\"x\"]", "data.result[1] is not an object" },
-		{ "[{\"value\":[1,\"1\"]}]", "data.result[0].metric is not an object" },
-		{ "[{\"metric\":[],\"value\":[1,\"1\"]}]", "data.result[0].metric is not an object" },
-		{ "[{\"metric\":{\"pod\":3},\"value\":[1,\"1\"]}]",
-		  "data.result[0].metric.pod is not a string" },
-		{ "[{\"metric\":{\"pod\":null},\"value\":[1,\"1\"]}]",
-		  "data.result[0].metric.pod is not a string" },
-		{ "[{\"metric\":{}}]", "data.result[0].value is not [time, \"value\"]" },
-		{ "[{\"metric\":{},\"value\":[1]}]", "data.result[0].value is not [time, \"value\"]" },
-		{ "[{\"metric\":{},\"value\":[1,\"1\",2]}]",
-		  "data.result[0].value is not [time, \"value\"]" },
-		{ "[{\"metric\":{},\"value\":[\"1\",\"1\"]}]",
-		  "data.result[0].value is not [time, \"value\"]" },
-		{ "[{\"metric\":{},\"value\":[1,1]}]", "data.result[0].value is not [time, \"value\"]" },
-		{ "[{\"metric\":{},\"value\":{\"t\":1}}]",
-		  "data.result[0].value is not [time, \"value\"]" },
-		{ "[{\"metric\":{},\"histogram\":[1,{\"count\":\"1\"}]}]", "native histogram" },
+	    {"[1]", "data.result[0] is not an object"},
+	    {"[{\"metric\":{},\"value\":[1,\"1\"]},\"x\"]", "data.result[1] is not an object"},
+	    {"[{\"value\":[1,\"1\"]}]", "data.result[0].metric is not an object"},
+	    {"[{\"metric\":[],\"value\":[1,\"1\"]}]", "data.result[0].metric is not an object"},
+	    {"[{\"metric\":{\"pod\":3},\"value\":[1,\"1\"]}]",
+	     "data.result[0].metric.pod is not a string"},
+	    {"[{\"metric\":{\"pod\":null},\"value\":[1,\"1\"]}]",
+	     "data.result[0].metric.pod is not a string"},
+	    {"[{\"metric\":{}}]", "data.result[0].value is not [time, \"value\"]"},
+	    {"[{\"metric\":{},\"value\":[1]}]", "data.result[0].value is not [time, \"value\"]"},
+	    {"[{\"metric\":{},\"value\":[1,\"1\",2]}]",
+	     "data.result[0].value is not [time, \"value\"]"},
+	    {"[{\"metric\":{},\"value\":[\"1\",\"1\"]}]",
+	     "data.result[0].value is not [time, \"value\"]"},
+	    {"[{\"metric\":{},\"value\":[1,1]}]", "data.result[0].value is not [time, \"value\"]"},
+	    {"[{\"metric\":{},\"value\":{\"t\":1}}]",
+	     "data.result[0].value is not [time, \"value\"]"},
+	    {"[{\"metric\":{},\"histogram\":[1,{\"count\":\"1\"}]}]", "native histogram"},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -297,7 +300,7 @@ START_TEST(test_parse_wrong_series)
 		char *body = vector_body(cases[i].result_array);
 		ck_assert_int_eq(parse(body, &result), PROM_BAD_RESPONSE);
 		ck_assert_msg(message_has(&result, cases[i].message_part), "%s -> %s",
-			      cases[i].result_array, result.message);
+		              cases[i].result_array, result.message);
 		ck_assert_ptr_null(result.series);
 		ck_assert_uint_eq(result.n_series, 0);
 		free(body);
@@ -308,9 +311,8 @@ END_TEST
 START_TEST(test_parse_bad_numbers)
 {
 	static const char *const texts[] = {
-		"",	"abc",	"1.5x", " 1",	 "1 ",	"nan",	"inf", "Inf", "+NaN", "-nan",
-		"0x10", "1e",	"1e+",	".",	 "+",	"-",	"1..2", "--1", "1e999", "-1e999",
-		"Infinity", "1,5",
+	    "",   "abc", "1.5x", " 1", "1 ", "nan",  "inf", "Inf",   "+NaN",   "-nan",     "0x10",
+	    "1e", "1e+", ".",    "+",  "-",  "1..2", "--1", "1e999", "-1e999", "Infinity", "1,5",
 	};
 
 	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
@@ -319,7 +321,7 @@ START_TEST(test_parse_bad_numbers)
 		snprintf(item, sizeof item, "[{\"metric\":{},\"value\":[1,\"%s\"]}]", texts[i]);
 		char *body = vector_body(item);
 		ck_assert_msg(parse(body, &result) == PROM_BAD_RESPONSE, "accepted \"%s\"",
-			      texts[i]);
+		              texts[i]);
 		ck_assert_msg(message_has(&result, "which is not a number"), "%s", result.message);
 		ck_assert_ptr_null(result.series);
 		free(body);
@@ -330,16 +332,22 @@ END_TEST
 START_TEST(test_parse_invalid_json)
 {
 	static const char *const bodies[] = {
-		"", "{", "nul", "{\"status\" \"success\"}", "{\"status\":\"success\"} trailing",
-		"\"just a string\"", "{\"a\":\"\\u0000\"}", "{\"a\":\"\xff\"}",
+	    "",
+	    "{",
+	    "nul",
+	    "{\"status\" \"success\"}",
+	    "{\"status\":\"success\"} trailing",
+	    "\"just a string\"",
+	    "{\"a\":\"\\u0000\"}",
+	    "{\"a\":\"\xff\"}",
 	};
 	prom_result result;
 
 	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
 		ck_assert_int_eq(parse(bodies[i], &result), PROM_BAD_RESPONSE);
 		ck_assert_msg(strncmp(result.message, "Prometheus returned invalid JSON at line ",
-				      strlen("Prometheus returned invalid JSON at line ")) == 0,
-			      "%s", result.message);
+		                      strlen("Prometheus returned invalid JSON at line ")) == 0,
+		              "%s", result.message);
 		ck_assert(is_clean_utf8(result.message));
 	}
 	ck_assert_int_eq(parse("{\"status\" 1}", &result), PROM_BAD_RESPONSE);
@@ -407,9 +415,10 @@ START_TEST(test_parse_many_series)
 	ck_assert_ptr_nonnull(items);
 	items[used++] = '[';
 	for (size_t i = 0; i < count; i++)
-		used += (size_t)snprintf(items + used, cap - used,
-					 "%s{\"metric\":{\"pod\":\"p-%zu\",\"ns\":\"n\"},\"value\":[1,\"%zu\"]}",
-					 i ? "," : "", i, i);
+		used += (size_t)snprintf(
+		    items + used, cap - used,
+		    "%s{\"metric\":{\"pod\":\"p-%zu\",\"ns\":\"n\"},\"value\":[1,\"%zu\"]}",
+		    i ? "," : "", i, i);
 	items[used++] = ']';
 	items[used] = '\0';
 	char *body = vector_body(items);
@@ -428,8 +437,8 @@ START_TEST(test_parse_label_text)
 {
 	prom_result result;
 	char *body = vector_body(
-		"[{\"metric\":{\"q\":\"say \\\"hi\\\"\\n\",\"u\":\"caf\\u00e9 \xe2\x82\xac\"},"
-		"\"value\":[1,\"1\"]}]");
+	    "[{\"metric\":{\"q\":\"say \\\"hi\\\"\\n\",\"u\":\"caf\\u00e9 \xe2\x82\xac\"},"
+	    "\"value\":[1,\"1\"]}]");
 
 	ck_assert_int_eq(parse(body, &result), PROM_OK);
 	ck_assert_str_eq(result.series[0].labels[0].value, "say \"hi\"\n");
@@ -453,16 +462,17 @@ START_TEST(test_message_stays_clean)
 	}
 	text[used] = '\0';
 	char *body = NULL;
-	ck_assert_int_ge(asprintf(&body, "{\"status\":\"error\",\"errorType\":\"x\",\"error\":\"%s\"}",
-				  text),
-			 0);
+	ck_assert_int_ge(
+	    asprintf(&body, "{\"status\":\"error\",\"errorType\":\"x\",\"error\":\"%s\"}", text),
+	    0);
 	for (int shift = 0; shift < 4; shift++) {
 		/* Shift where the cut lands by lengthening errorType. */
 		char *shifted = NULL;
-		ck_assert_int_ge(asprintf(&shifted,
-					  "{\"status\":\"error\",\"errorType\":\"%.*s\",\"error\":\"%s\"}",
-					  shift + 1, "xxxx", text),
-				 0);
+		ck_assert_int_ge(
+		    asprintf(&shifted,
+		             "{\"status\":\"error\",\"errorType\":\"%.*s\",\"error\":\"%s\"}",
+		             shift + 1, "xxxx", text),
+		    0);
 		ck_assert_int_eq(parse(shifted, &result), PROM_BAD_RESPONSE);
 		ck_assert_msg(is_clean_utf8(result.message), "shift %d", shift);
 		ck_assert_uint_gt(strlen(result.message), 240);
@@ -493,16 +503,16 @@ END_TEST
 START_TEST(test_client_rejects)
 {
 	static const char *const urls[] = {
-		"",
-		"ftp://prom:9090",
-		"file:///etc/passwd",
-		"localhost:9090",
-		"127.0.0.1:9090",
-		"http://",
-		"http://prom:9090/?query=up",
-		"http://prom:9090/#x",
-		"http://prom with space:9090",
-		"ftp://alice:hunter2@prom:9090",
+	    "",
+	    "ftp://prom:9090",
+	    "file:///etc/passwd",
+	    "localhost:9090",
+	    "127.0.0.1:9090",
+	    "http://",
+	    "http://prom:9090/?query=up",
+	    "http://prom:9090/#x",
+	    "http://prom with space:9090",
+	    "ftp://alice:hunter2@prom:9090",
 	};
 	char err[256];
 
@@ -527,12 +537,12 @@ END_TEST
 START_TEST(test_client_accepts)
 {
 	static const char *const urls[] = {
-		"http://127.0.0.1:9090",
-		"http://127.0.0.1:9090/",
-		"https://prometheus.monitoring.svc:9090/prefix/",
-		"HTTP://prom",
-		"http://user:pass@prom:9090/x",
-		"http://[::1]:9090",
+	    "http://127.0.0.1:9090",
+	    "http://127.0.0.1:9090/",
+	    "https://prometheus.monitoring.svc:9090/prefix/",
+	    "HTTP://prom",
+	    "http://user:pass@prom:9090/x",
+	    "http://[::1]:9090",
 	};
 	char err[256];
 
@@ -554,7 +564,7 @@ typedef enum fake_mode {
 } fake_mode;
 
 #define FAKE_MAX_CONNECTIONS 64
-#define FAKE_REQUEST_BYTES 65536
+#define FAKE_REQUEST_BYTES   65536
 
 typedef struct fake_server {
 	/* behaviour, set before fake_server_start */
@@ -572,10 +582,10 @@ typedef struct fake_server {
 	pthread_t acceptor;
 	pthread_mutex_t lock;
 	pthread_t workers[FAKE_MAX_CONNECTIONS]; /* under lock */
-	size_t n_workers;			 /* under lock */
-	int connections;			 /* under lock */
-	int requests;				 /* under lock */
-	char last_request[FAKE_REQUEST_BYTES];	 /* under lock */
+	size_t n_workers;                        /* under lock */
+	int connections;                         /* under lock */
+	int requests;                            /* under lock */
+	char last_request[FAKE_REQUEST_BYTES];   /* under lock */
 } fake_server;
 
 typedef struct fake_worker_arg {
@@ -587,7 +597,7 @@ typedef struct fake_worker_arg {
 static bool fake_wait_readable(fake_server *server, int fd)
 {
 	while (!atomic_load(&server->stopping)) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		int ready = poll(&pfd, 1, 50);
 		if (ready > 0)
 			return true;
@@ -625,9 +635,10 @@ static bool fake_read_request(fake_server *server, int fd, char *buffer, size_t 
 		char *end = strstr(buffer, "\r\n\r\n");
 		if (end && !wanted) {
 			const char *length = strcasestr(buffer, "\r\ncontent-length:");
-			size_t body = length && length < end
-					      ? strtoul(length + strlen("\r\ncontent-length:"), NULL, 10)
-					      : 0;
+			size_t body =
+			    length && length < end
+			        ? strtoul(length + strlen("\r\ncontent-length:"), NULL, 10)
+			        : 0;
 			wanted = (size_t)(end + 4 - buffer) + body;
 		}
 		if (wanted && len >= wanted)
@@ -649,9 +660,9 @@ static void fake_answer(fake_server *server, int fd)
 
 	fake_sleep_ms(server, server->delay_ms);
 	snprintf(head, sizeof head,
-		 "HTTP/1.1 %d Whatever\r\nContent-Type: application/json\r\n"
-		 "Content-Length: %zu\r\n\r\n",
-		 server->status ? server->status : 200, strlen(body));
+	         "HTTP/1.1 %d Whatever\r\nContent-Type: application/json\r\n"
+	         "Content-Length: %zu\r\n\r\n",
+	         server->status ? server->status : 200, strlen(body));
 	if (fake_send_all(fd, head, strlen(head)))
 		fake_send_all(fd, body, strlen(body));
 }
@@ -695,7 +706,7 @@ static void *fake_worker(void *opaque)
 			break;
 		}
 		if (server->mode == FAKE_RESET) {
-			struct linger linger = { .l_onoff = 1, .l_linger = 0 };
+			struct linger linger = {.l_onoff = 1, .l_linger = 0};
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
 			break;
 		}
@@ -726,7 +737,7 @@ static void *fake_acceptor(void *opaque)
 			arg->server = server;
 			arg->fd = fd;
 			if (pthread_create(&server->workers[server->n_workers], NULL, fake_worker,
-					   arg) == 0) {
+			                   arg) == 0) {
 				server->n_workers++;
 				arg = NULL;
 				fd = -1;
@@ -742,7 +753,7 @@ static void *fake_acceptor(void *opaque)
 
 static void fake_server_start(fake_server *server)
 {
-	struct sockaddr_in address = { .sin_family = AF_INET };
+	struct sockaddr_in address = {.sin_family = AF_INET};
 	socklen_t address_len = sizeof address;
 	int one = 1;
 
@@ -754,7 +765,8 @@ static void fake_server_start(fake_server *server)
 	address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(server->listen_fd, (struct sockaddr *)&address, sizeof address), 0);
 	ck_assert_int_eq(listen(server->listen_fd, 64), 0);
-	ck_assert_int_eq(getsockname(server->listen_fd, (struct sockaddr *)&address, &address_len), 0);
+	ck_assert_int_eq(getsockname(server->listen_fd, (struct sockaddr *)&address, &address_len),
+	                 0);
 	server->port = ntohs(address.sin_port);
 	ck_assert_int_eq(pthread_create(&server->acceptor, NULL, fake_acceptor, server), 0);
 }
@@ -783,7 +795,7 @@ static prom_client *client_for(uint16_t port, const char *path, uint32_t timeout
 /* A port nothing listens on: bound for a moment, then released. */
 static uint16_t closed_port(void)
 {
-	struct sockaddr_in address = { .sin_family = AF_INET };
+	struct sockaddr_in address = {.sin_family = AF_INET};
 	socklen_t address_len = sizeof address;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -796,8 +808,8 @@ static uint16_t closed_port(void)
 }
 
 static const char ONE_SERIES[] =
-	"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
-	"[{\"metric\":{\"pod\":\"p\"},\"value\":[1700000000,\"7\"]}]}}";
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
+    "[{\"metric\":{\"pod\":\"p\"},\"value\":[1700000000,\"7\"]}]}}";
 
 static void query_one(prom_client *client, const char *query, prom_result *result)
 {
@@ -808,7 +820,7 @@ static void query_one(prom_client *client, const char *query, prom_result *resul
 
 START_TEST(test_http_get_request)
 {
-	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
+	fake_server server = {.mode = FAKE_ANSWER, .body = ONE_SERIES};
 	prom_result result;
 	char request[FAKE_REQUEST_BYTES];
 
@@ -827,11 +839,11 @@ START_TEST(test_http_get_request)
 	ck_assert_double_eq(result.series[0].value, 7.0);
 	ck_assert(result.seconds >= 0 && result.seconds < 5);
 	ck_assert_msg(strncmp(request,
-			      "GET /prefix/api/v1/query?query=up%7Bjob%3D%22a%20b%22%7D"
-			      "&time=1700000000 HTTP/1.1\r\n",
-			      strlen("GET /prefix/api/v1/query?query=up%7Bjob%3D%22a%20b%22%7D"
-				     "&time=1700000000 HTTP/1.1\r\n")) == 0,
-		      "%s", request);
+	                      "GET /prefix/api/v1/query?query=up%7Bjob%3D%22a%20b%22%7D"
+	                      "&time=1700000000 HTTP/1.1\r\n",
+	                      strlen("GET /prefix/api/v1/query?query=up%7Bjob%3D%22a%20b%22%7D"
+	                             "&time=1700000000 HTTP/1.1\r\n")) == 0,
+	              "%s", request);
 	ck_assert_msg(strcasestr(request, "\r\nAccept: application/json\r\n"), "%s", request);
 	ck_assert_msg(strcasestr(request, "\r\nUser-Agent: smi-metrics/"), "%s", request);
 	prom_result_clear(&result);
@@ -840,7 +852,7 @@ END_TEST
 
 START_TEST(test_http_long_query_is_posted)
 {
-	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
+	fake_server server = {.mode = FAKE_ANSWER, .body = ONE_SERIES};
 	char *query = malloc(2002);
 	char request[FAKE_REQUEST_BYTES];
 	prom_result result;
@@ -869,7 +881,8 @@ START_TEST(test_http_long_query_is_posted)
 
 	ck_assert_msg(result.outcome == PROM_OK, "%s", result.message);
 	prom_result_clear(&result);
-	ck_assert_msg(strncmp(request, "POST /api/v1/query HTTP/1.1\r\n", 29) == 0, "%.60s", request);
+	ck_assert_msg(strncmp(request, "POST /api/v1/query HTTP/1.1\r\n", 29) == 0, "%.60s",
+	              request);
 	ck_assert(strcasestr(request, "\r\nContent-Type: application/x-www-form-urlencoded\r\n"));
 	ck_assert(strcasestr(request, "\r\nContent-Length: 2023\r\n"));
 	ck_assert(strcasestr(request, "\r\nExpect:") == NULL);
@@ -882,8 +895,8 @@ END_TEST
 
 START_TEST(test_http_concurrent)
 {
-	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES, .delay_ms = 1000 };
-	const char *queries[4] = { "a", "b", "c", "d" };
+	fake_server server = {.mode = FAKE_ANSWER, .body = ONE_SERIES, .delay_ms = 1000};
+	const char *queries[4] = {"a", "b", "c", "d"};
 	prom_result results[4];
 
 	fake_server_start(&server);
@@ -915,7 +928,7 @@ typedef struct query_job {
 static void *run_query_job(void *opaque)
 {
 	query_job *job = opaque;
-	const char *queries[2] = { "x", "y" };
+	const char *queries[2] = {"x", "y"};
 
 	for (int round = 0; round < job->rounds; round++) {
 		prom_result results[2];
@@ -931,8 +944,8 @@ static void *run_query_job(void *opaque)
 
 START_TEST(test_http_reuses_connections)
 {
-	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
-	query_job job = { .rounds = 3 };
+	fake_server server = {.mode = FAKE_ANSWER, .body = ONE_SERIES};
+	query_job job = {.rounds = 3};
 	pthread_t thread;
 
 	fake_server_start(&server);
@@ -954,14 +967,14 @@ END_TEST
 START_TEST(test_http_many_threads)
 {
 	enum { THREADS = 8 };
-	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
+	fake_server server = {.mode = FAKE_ANSWER, .body = ONE_SERIES};
 	query_job jobs[THREADS];
 	pthread_t threads[THREADS];
 
 	fake_server_start(&server);
 	prom_client *client = client_for(server.port, "", 5000);
 	for (size_t i = 0; i < THREADS; i++) {
-		jobs[i] = (query_job){ .client = client, .rounds = 15 };
+		jobs[i] = (query_job){.client = client, .rounds = 15};
 		ck_assert_int_eq(pthread_create(&threads[i], NULL, run_query_job, &jobs[i]), 0);
 	}
 	for (size_t i = 0; i < THREADS; i++)
@@ -985,47 +998,58 @@ START_TEST(test_http_error_statuses)
 		prom_outcome outcome;
 		const char *message;
 	} cases[] = {
-		{ 400,
-		  "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid parameter \\\"query\\\"\"}",
-		  PROM_BAD_RESPONSE, "Prometheus answered HTTP 400 (bad_data): invalid parameter \"query\"" },
-		{ 422, "{\"status\":\"error\",\"errorType\":\"execution\",\"error\":\"boom\"}",
-		  PROM_BAD_RESPONSE, "Prometheus answered HTTP 422 (execution): boom" },
-		{ 500, "<html>oops</html>", PROM_BAD_RESPONSE, "Prometheus answered HTTP 500" },
-		{ 404, "", PROM_BAD_RESPONSE, "Prometheus answered HTTP 404" },
-		{ 302, "", PROM_BAD_RESPONSE, "Prometheus answered HTTP 302" },
-		{ 503, "Service Unavailable", PROM_UNAVAILABLE, "Prometheus answered HTTP 503" },
-		{ 503, "{\"status\":\"error\",\"errorType\":\"timeout\",\"error\":\"query timed out in expression evaluation\"}",
-		  PROM_TIMEOUT,
-		  "Prometheus answered HTTP 503 (timeout): query timed out in expression evaluation" },
-		{ 200, "{\"status\":", PROM_BAD_RESPONSE, "Prometheus returned invalid JSON at line 1 column 10" },
-		/* what Thanos, Mimir, Cortex and VictoriaMetrics send when they refuse */
-		{ 401, "no org id\n", PROM_BAD_RESPONSE,
-		  "Prometheus answered HTTP 401: no org id; check prometheus.bearerTokenFile, basicAuth and headers" },
-		{ 403, "", PROM_BAD_RESPONSE,
-		  "Prometheus answered HTTP 403; check prometheus.bearerTokenFile, basicAuth and headers" },
-		{ 422,
-		  "{\"status\":\"error\",\"errorType\":\"422\",\"error\":\"error when executing query=\\\"foo(\\\"\"}",
-		  PROM_BAD_RESPONSE, "Prometheus answered HTTP 422 (422): error when executing query=\"foo(\"" },
-		{ 429, "the request has been rejected because the tenant exceeded the request rate limit\n",
-		  PROM_UNAVAILABLE,
-		  "Prometheus answered HTTP 429: the request has been rejected because the tenant exceeded" },
-		{ 504, "<html><body>Gateway Timeout</body></html>", PROM_TIMEOUT,
-		  "Prometheus answered HTTP 504" },
-		{ 405, "Method Not Allowed", PROM_BAD_RESPONSE,
-		  "Prometheus answered HTTP 405: Method Not Allowed; try another prometheus.method" },
-		{ 404, "404 page not found\n", PROM_BAD_RESPONSE,
-		  "Prometheus answered HTTP 404: 404 page not found; check the path in prometheus.url" },
-		{ 400, "{\"status\":\"error\",\"errorType\":\"timeout\",\"error\":\"query timed out\"}",
-		  PROM_TIMEOUT, "Prometheus answered HTTP 400 (timeout): query timed out" },
-		{ 500, "bad \x01\xff bytes\r\nsecond line", PROM_BAD_RESPONSE,
-		  "Prometheus answered HTTP 500: bad ?? bytes" },
-		{ 200, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"no tenant\"}",
-		  PROM_BAD_RESPONSE, "Prometheus reported an error (bad_data): no tenant" },
+	    {400,
+	     "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid parameter "
+	     "\\\"query\\\"\"}",
+	     PROM_BAD_RESPONSE,
+	     "Prometheus answered HTTP 400 (bad_data): invalid parameter \"query\""},
+	    {422, "{\"status\":\"error\",\"errorType\":\"execution\",\"error\":\"boom\"}",
+	     PROM_BAD_RESPONSE, "Prometheus answered HTTP 422 (execution): boom"},
+	    {500, "<html>oops</html>", PROM_BAD_RESPONSE, "Prometheus answered HTTP 500"},
+	    {404, "", PROM_BAD_RESPONSE, "Prometheus answered HTTP 404"},
+	    {302, "", PROM_BAD_RESPONSE, "Prometheus answered HTTP 302"},
+	    {503, "Service Unavailable", PROM_UNAVAILABLE, "Prometheus answered HTTP 503"},
+	    {503,
+	     "{\"status\":\"error\",\"errorType\":\"timeout\",\"error\":\"query timed out in "
+	     "expression evaluation\"}",
+	     PROM_TIMEOUT,
+	     "Prometheus answered HTTP 503 (timeout): query timed out in expression evaluation"},
+	    {200, "{\"status\":", PROM_BAD_RESPONSE,
+	     "Prometheus returned invalid JSON at line 1 column 10"},
+	    /* what Thanos, Mimir, Cortex and VictoriaMetrics send when they refuse */
+	    {401, "no org id\n", PROM_BAD_RESPONSE,
+	     "Prometheus answered HTTP 401: no org id; check prometheus.bearerTokenFile, basicAuth "
+	     "and headers"},
+	    {403, "", PROM_BAD_RESPONSE,
+	     "Prometheus answered HTTP 403; check prometheus.bearerTokenFile, basicAuth and "
+	     "headers"},
+	    {422,
+	     "{\"status\":\"error\",\"errorType\":\"422\",\"error\":\"error when executing "
+	     "query=\\\"foo(\\\"\"}",
+	     PROM_BAD_RESPONSE,
+	     "Prometheus answered HTTP 422 (422): error when executing query=\"foo(\""},
+	    {429,
+	     "the request has been rejected because the tenant exceeded the request rate limit\n",
+	     PROM_UNAVAILABLE,
+	     "Prometheus answered HTTP 429: the request has been rejected because the tenant "
+	     "exceeded"},
+	    {504, "<html><body>Gateway Timeout</body></html>", PROM_TIMEOUT,
+	     "Prometheus answered HTTP 504"},
+	    {405, "Method Not Allowed", PROM_BAD_RESPONSE,
+	     "Prometheus answered HTTP 405: Method Not Allowed; try another prometheus.method"},
+	    {404, "404 page not found\n", PROM_BAD_RESPONSE,
+	     "Prometheus answered HTTP 404: 404 page not found; check the path in prometheus.url"},
+	    {400, "{\"status\":\"error\",\"errorType\":\"timeout\",\"error\":\"query timed out\"}",
+	     PROM_TIMEOUT, "Prometheus answered HTTP 400 (timeout): query timed out"},
+	    {500, "bad \x01\xff bytes\r\nsecond line", PROM_BAD_RESPONSE,
+	     "Prometheus answered HTTP 500: bad ?? bytes"},
+	    {200, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"no tenant\"}",
+	     PROM_BAD_RESPONSE, "Prometheus reported an error (bad_data): no tenant"},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		fake_server server = { .mode = FAKE_ANSWER, .status = cases[i].status,
-				       .body = cases[i].body };
+		fake_server server = {
+		    .mode = FAKE_ANSWER, .status = cases[i].status, .body = cases[i].body};
 		prom_result result;
 		fake_server_start(&server);
 		prom_client *client = client_for(server.port, "", 5000);
@@ -1033,9 +1057,10 @@ START_TEST(test_http_error_statuses)
 		prom_client_free(client);
 		fake_server_stop(&server);
 		ck_assert_msg(result.outcome == cases[i].outcome, "HTTP %d: %s", cases[i].status,
-			      result.message);
-		ck_assert_msg(strncmp(result.message, cases[i].message, strlen(cases[i].message)) == 0,
-			      "HTTP %d: %s", cases[i].status, result.message);
+		              result.message);
+		ck_assert_msg(strncmp(result.message, cases[i].message, strlen(cases[i].message)) ==
+		                  0,
+		              "HTTP %d: %s", cases[i].status, result.message);
 		ck_assert_ptr_null(result.series);
 	}
 }
@@ -1056,8 +1081,8 @@ START_TEST(test_http_connection_refused)
 	prom_client_free(client);
 
 	ck_assert_int_eq(result.outcome, PROM_UNAVAILABLE);
-	snprintf(expected, sizeof expected, "Prometheus at http://127.0.0.1:%u refused the connection",
-		 (unsigned)port);
+	snprintf(expected, sizeof expected,
+	         "Prometheus at http://127.0.0.1:%u refused the connection", (unsigned)port);
 	ck_assert_str_eq(result.message, expected);
 	ck_assert_msg(elapsed < 2.0, "took %.2fs", elapsed);
 }
@@ -1067,20 +1092,23 @@ START_TEST(test_http_unresolvable_host)
 {
 	char err[256];
 	prom_result result;
-	prom_client *client = prom_client_new("http://no-such-host.invalid:9090", 3000, err, sizeof err);
+	prom_client *client =
+	    prom_client_new("http://no-such-host.invalid:9090", 3000, err, sizeof err);
 
 	ck_assert_msg(client != NULL, "%s", err);
 	query_one(client, "up", &result);
 	prom_client_free(client);
 	ck_assert_msg(result.outcome == PROM_UNAVAILABLE, "%s", result.message);
-	ck_assert_msg(message_has(&result, "Prometheus at http://no-such-host.invalid:9090 could not be found"),
-		      "%s", result.message);
+	ck_assert_msg(
+	    message_has(&result,
+	                "Prometheus at http://no-such-host.invalid:9090 could not be found"),
+	    "%s", result.message);
 }
 END_TEST
 
 START_TEST(test_http_timeout)
 {
-	fake_server server = { .mode = FAKE_SILENT };
+	fake_server server = {.mode = FAKE_SILENT};
 	prom_result result;
 
 	fake_server_start(&server);
@@ -1102,7 +1130,7 @@ START_TEST(test_http_connect_timeout)
 {
 	/* A listener that never accepts, its queue filled: Linux then drops
 	 * further SYNs, so the connection attempt hangs. */
-	struct sockaddr_in address = { .sin_family = AF_INET };
+	struct sockaddr_in address = {.sin_family = AF_INET};
 	socklen_t address_len = sizeof address;
 	int listener = socket(AF_INET, SOCK_STREAM, 0);
 	int fillers[8];
@@ -1131,8 +1159,8 @@ START_TEST(test_http_connect_timeout)
 
 	ck_assert_int_eq(result.outcome, PROM_TIMEOUT);
 	snprintf(expected, sizeof expected,
-		 "Prometheus at http://127.0.0.1:%u did not accept the connection within 500ms",
-		 (unsigned)ntohs(address.sin_port));
+	         "Prometheus at http://127.0.0.1:%u did not accept the connection within 500ms",
+	         (unsigned)ntohs(address.sin_port));
 	ck_assert_str_eq(result.message, expected);
 	ck_assert_msg(elapsed >= 0.45 && elapsed < 2.5, "took %.2fs", elapsed);
 }
@@ -1140,7 +1168,7 @@ END_TEST
 
 START_TEST(test_http_timeout_on_reused_connection)
 {
-	fake_server server = { .mode = FAKE_SILENT, .answers_first = 1, .body = ONE_SERIES };
+	fake_server server = {.mode = FAKE_SILENT, .answers_first = 1, .body = ONE_SERIES};
 	prom_result first, second;
 
 	fake_server_start(&server);
@@ -1160,7 +1188,7 @@ END_TEST
 
 START_TEST(test_http_reset)
 {
-	fake_server server = { .mode = FAKE_RESET };
+	fake_server server = {.mode = FAKE_RESET};
 	prom_result result;
 
 	fake_server_start(&server);
@@ -1171,15 +1199,15 @@ START_TEST(test_http_reset)
 
 	ck_assert_msg(result.outcome == PROM_UNAVAILABLE, "%s", result.message);
 	ck_assert_msg(message_has(&result, "closed the connection without answering"), "%s",
-		      result.message);
+	              result.message);
 }
 END_TEST
 
 START_TEST(test_http_too_large)
 {
 	for (int announced = 0; announced < 2; announced++) {
-		fake_server server = { .mode = FAKE_HUGE, .huge_bytes = 33 * MIB,
-				       .huge_announced = announced };
+		fake_server server = {
+		    .mode = FAKE_HUGE, .huge_bytes = 33 * MIB, .huge_announced = announced};
 		prom_result result;
 		fake_server_start(&server);
 		prom_client *client = client_for(server.port, "", 20000);
@@ -1195,7 +1223,7 @@ END_TEST
 START_TEST(test_http_degenerate_calls)
 {
 	prom_result results[2];
-	const char *queries[2] = { "up", NULL };
+	const char *queries[2] = {"up", NULL};
 	uint16_t port = closed_port();
 
 	prom_query_all(NULL, queries, 0, 0, results);
@@ -1225,7 +1253,7 @@ typedef struct prometheus_process {
 	char problem[512]; /* why it is not ready */
 } prometheus_process;
 
-static prometheus_process prometheus = { .pid = -1 };
+static prometheus_process prometheus = {.pid = -1};
 
 static const char *prometheus_binary(void)
 {
@@ -1238,7 +1266,7 @@ static const char *prometheus_binary(void)
  * test initialises it. */
 static bool prometheus_answers_ready(uint16_t port)
 {
-	struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(port)};
 	char reply[64] = "";
 	const char request[] = "GET /-/ready HTTP/1.0\r\n\r\n";
 	bool ready = false;
@@ -1262,7 +1290,8 @@ static void prometheus_start(void)
 
 	strcpy(prometheus.dir, "/tmp/test_prom.XXXXXX");
 	if (!mkdtemp(prometheus.dir)) {
-		snprintf(prometheus.problem, sizeof prometheus.problem, "mkdtemp: %s", strerror(errno));
+		snprintf(prometheus.problem, sizeof prometheus.problem, "mkdtemp: %s",
+		         strerror(errno));
 		return;
 	}
 	snprintf(path, sizeof path, "%s/prometheus.yml", prometheus.dir);
@@ -1275,7 +1304,8 @@ static void prometheus_start(void)
 	prometheus.port = closed_port();
 	snprintf(config, sizeof config, "--config.file=%s", path);
 	snprintf(storage, sizeof storage, "--storage.tsdb.path=%s/data", prometheus.dir);
-	snprintf(listen, sizeof listen, "--web.listen-address=127.0.0.1:%u", (unsigned)prometheus.port);
+	snprintf(listen, sizeof listen, "--web.listen-address=127.0.0.1:%u",
+	         (unsigned)prometheus.port);
 	snprintf(log_path, sizeof log_path, "%s/prometheus.log", prometheus.dir);
 	prometheus.pid = fork();
 	if (prometheus.pid == 0) {
@@ -1289,7 +1319,8 @@ static void prometheus_start(void)
 		_exit(127);
 	}
 	if (prometheus.pid < 0) {
-		snprintf(prometheus.problem, sizeof prometheus.problem, "fork: %s", strerror(errno));
+		snprintf(prometheus.problem, sizeof prometheus.problem, "fork: %s",
+		         strerror(errno));
 		return;
 	}
 	for (int attempt = 0; attempt < 600; attempt++) {
@@ -1297,7 +1328,7 @@ static void prometheus_start(void)
 		if (waitpid(prometheus.pid, &status, WNOHANG) == prometheus.pid) {
 			prometheus.pid = -1;
 			snprintf(prometheus.problem, sizeof prometheus.problem,
-				 "Prometheus exited during startup; see %s", log_path);
+			         "Prometheus exited during startup; see %s", log_path);
 			return;
 		}
 		if (prometheus_answers_ready(prometheus.port)) {
@@ -1307,7 +1338,7 @@ static void prometheus_start(void)
 		usleep(100000);
 	}
 	snprintf(prometheus.problem, sizeof prometheus.problem,
-		 "Prometheus not ready after 60s; see %s", log_path);
+	         "Prometheus not ready after 60s; see %s", log_path);
 }
 
 static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *ftw)
@@ -1339,11 +1370,9 @@ static prom_client *prometheus_client(void)
 START_TEST(test_prometheus_vectors)
 {
 	const char *queries[] = {
-		"vector(1)",
-		"label_replace(vector(2),\"a\",\"b\",\"\",\"\")",
-		"vector(NaN)",
-		"vector(+Inf)",
-		"vector(-Inf)",
+	    "vector(1)",    "label_replace(vector(2),\"a\",\"b\",\"\",\"\")",
+	    "vector(NaN)",  "vector(+Inf)",
+	    "vector(-Inf)",
 	};
 	enum { N = sizeof queries / sizeof queries[0] };
 	prom_result results[N];
@@ -1353,7 +1382,8 @@ START_TEST(test_prometheus_vectors)
 	prom_client_free(client);
 
 	for (size_t i = 0; i < N; i++) {
-		ck_assert_msg(results[i].outcome == PROM_OK, "%s: %s", queries[i], results[i].message);
+		ck_assert_msg(results[i].outcome == PROM_OK, "%s: %s", queries[i],
+		              results[i].message);
 		ck_assert_uint_eq(results[i].n_series, 1);
 	}
 	ck_assert_uint_eq(results[0].series[0].n_labels, 0);
@@ -1372,7 +1402,7 @@ END_TEST
 
 START_TEST(test_prometheus_errors)
 {
-	const char *queries[] = { "sum(", "up[5m]", "1", "\"text\"", "vector(3)" };
+	const char *queries[] = {"sum(", "up[5m]", "1", "\"text\"", "vector(3)"};
 	enum { N = sizeof queries / sizeof queries[0] };
 	prom_result results[N];
 
@@ -1381,13 +1411,17 @@ START_TEST(test_prometheus_errors)
 	prom_client_free(client);
 
 	ck_assert_int_eq(results[0].outcome, PROM_BAD_RESPONSE);
-	ck_assert_msg(strncmp(results[0].message, "Prometheus answered HTTP 400 (bad_data): ", 41) == 0,
-		      "%s", results[0].message);
+	ck_assert_msg(
+	    strncmp(results[0].message, "Prometheus answered HTTP 400 (bad_data): ", 41) == 0, "%s",
+	    results[0].message);
 	ck_assert_msg(message_has(&results[0], "parse error"), "%s", results[0].message);
 	ck_assert_int_eq(results[1].outcome, PROM_BAD_RESPONSE);
-	ck_assert_str_eq(results[1].message, "Prometheus returned a matrix where a vector was expected");
-	ck_assert_str_eq(results[2].message, "Prometheus returned a scalar where a vector was expected");
-	ck_assert_str_eq(results[3].message, "Prometheus returned a string where a vector was expected");
+	ck_assert_str_eq(results[1].message,
+	                 "Prometheus returned a matrix where a vector was expected");
+	ck_assert_str_eq(results[2].message,
+	                 "Prometheus returned a scalar where a vector was expected");
+	ck_assert_str_eq(results[3].message,
+	                 "Prometheus returned a string where a vector was expected");
 	/* One bad query does not spoil the others of the same call. */
 	ck_assert_msg(results[4].outcome == PROM_OK, "%s", results[4].message);
 	ck_assert_double_eq(results[4].series[0].value, 3.0);
@@ -1404,9 +1438,8 @@ START_TEST(test_prometheus_long_query)
 
 	memset(long_value, 'x', 2200);
 	long_value[2200] = '\0';
-	ck_assert_int_ge(asprintf(&query, "label_replace(vector(5),\"long\",\"%s\",\"\",\"\")",
-				  long_value),
-			 0);
+	ck_assert_int_ge(
+	    asprintf(&query, "label_replace(vector(5),\"long\",\"%s\",\"\",\"\")", long_value), 0);
 	prom_client *client = prometheus_client();
 	prom_query_all(client, (const char *const *)&query, 1, (int64_t)time(NULL), &result);
 	prom_client_free(client);
@@ -1443,26 +1476,26 @@ START_TEST(test_header_problems)
 		const char *value;
 		const char *problem; /* prefix; NULL: accepted */
 	} cases[] = {
-		{ "X-Scope-OrgID", "team-a", NULL },
-		{ "AccountID", "42", NULL },
-		{ "X-Tenant", "a|b with spaces\tand tab", NULL },
-		{ "x!#$%&'*+-.^_`|~1", "v", NULL },
-		{ "X-Utf8", "\xc3\xa9t\xc3\xa9", NULL },
-		{ "", "v", "the header name is empty" },
-		{ NULL, "v", "the header name is empty" },
-		{ "X Tenant", "v", "the header name may only have" },
-		{ "X-Tenant:", "v", "the header name may only have" },
-		{ "X-T\xc3\xa9nant", "v", "the header name may only have" },
-		{ "Authorization", "Bearer x", "credentials are not taken from headers" },
-		{ "proxy-authorization", "Basic x", "credentials are not taken from headers" },
-		{ "HOST", "prom", "this header is set by smi-metrics itself" },
-		{ "Content-Length", "5", "this header is set by smi-metrics itself" },
-		{ "Transfer-Encoding", "chunked", "this header is set by smi-metrics itself" },
-		{ "X-Tenant", "", "the value is empty" },
-		{ "X-Tenant", NULL, "the value is empty" },
-		{ "X-Tenant", "a\r\nX-Evil: 1", "the value must not contain line breaks" },
-		{ "X-Tenant", "a\nb", "the value must not contain line breaks" },
-		{ "X-Tenant", "a\x7f", "the value must not contain line breaks" },
+	    {"X-Scope-OrgID", "team-a", NULL},
+	    {"AccountID", "42", NULL},
+	    {"X-Tenant", "a|b with spaces\tand tab", NULL},
+	    {"x!#$%&'*+-.^_`|~1", "v", NULL},
+	    {"X-Utf8", "\xc3\xa9t\xc3\xa9", NULL},
+	    {"", "v", "the header name is empty"},
+	    {NULL, "v", "the header name is empty"},
+	    {"X Tenant", "v", "the header name may only have"},
+	    {"X-Tenant:", "v", "the header name may only have"},
+	    {"X-T\xc3\xa9nant", "v", "the header name may only have"},
+	    {"Authorization", "Bearer x", "credentials are not taken from headers"},
+	    {"proxy-authorization", "Basic x", "credentials are not taken from headers"},
+	    {"HOST", "prom", "this header is set by smi-metrics itself"},
+	    {"Content-Length", "5", "this header is set by smi-metrics itself"},
+	    {"Transfer-Encoding", "chunked", "this header is set by smi-metrics itself"},
+	    {"X-Tenant", "", "the value is empty"},
+	    {"X-Tenant", NULL, "the value is empty"},
+	    {"X-Tenant", "a\r\nX-Evil: 1", "the value must not contain line breaks"},
+	    {"X-Tenant", "a\nb", "the value must not contain line breaks"},
+	    {"X-Tenant", "a\x7f", "the value must not contain line breaks"},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1471,9 +1504,9 @@ START_TEST(test_header_problems)
 			ck_assert_msg(problem == NULL, "case %zu: %s", i, problem);
 			continue;
 		}
-		ck_assert_msg(problem && strncmp(problem, cases[i].problem,
-						 strlen(cases[i].problem)) == 0,
-			      "case %zu: %s", i, problem ? problem : "(accepted)");
+		ck_assert_msg(problem &&
+		                  strncmp(problem, cases[i].problem, strlen(cases[i].problem)) == 0,
+		              "case %zu: %s", i, problem ? problem : "(accepted)");
 	}
 	ck_assert_ptr_null(prom_server_name_problem("prometheus.monitoring.svc"));
 	ck_assert_ptr_null(prom_server_name_problem("10.0.0.1"));
@@ -1494,7 +1527,7 @@ static void make_temp_dir(char *dir, size_t size)
 /* Writes text to dir/name in place (truncate and write); path_out gets
  * the path. */
 static void write_text(const char *dir, const char *name, const char *text, char *path_out,
-		       size_t path_size)
+                       size_t path_size)
 {
 	snprintf(path_out, path_size, "%s/%s", dir, name);
 	FILE *file = fopen(path_out, "w");
@@ -1554,81 +1587,89 @@ START_TEST(test_client_rejects_options)
 	make_temp_dir(dir, sizeof dir);
 	write_text(dir, "token", "t0ken\n", token, sizeof token);
 	write_text(dir, "empty", " \n", empty, sizeof empty);
-	write_text(dir, "ca.crt", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", ca,
-		   sizeof ca);
+	write_text(dir, "ca.crt", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+	           ca, sizeof ca);
 	write_text(dir, "not-pem", "hello\n", not_pem, sizeof not_pem);
 	snprintf(url, sizeof url, "%s/missing", dir);
 
-	const char *names[] = { "X-Scope-OrgID", "x-scope-orgid" };
-	const char *values[] = { "a", "b" };
-	const char *bad_names[] = { "Authorization" };
-	const char *bad_values[] = { "Bearer secret-in-header" };
+	const char *names[] = {"X-Scope-OrgID", "x-scope-orgid"};
+	const char *values[] = {"a", "b"};
+	const char *bad_names[] = {"Authorization"};
+	const char *bad_values[] = {"Bearer secret-in-header"};
 	const struct {
 		prom_options options;
 		const char *message; /* prefix */
 	} cases[] = {
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .method = (prom_method)7 },
-		  "Prometheus method must be auto, get or post" },
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .max_response_bytes = 1024 },
-		  "Prometheus maximum response size must be between 64 KiB and 1 GiB" },
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .bearer_token_file = token,
-		    .basic_auth_username_file = token, .basic_auth_password_file = token },
-		  "set a bearer token file or basic auth files, not both" },
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .basic_auth_username_file = token },
-		  "basic auth needs both a username file and a password file" },
-		{ { .url = "http://alice:hunter2@p:9090", .timeout_ms = 1000,
-		    .bearer_token_file = token },
-		  "Prometheus URL must not carry user info when credential files are set" },
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .bearer_token_file = url },
-		  "bearer token file /tmp/test_prom_files." },
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .bearer_token_file = empty },
-		  "bearer token file /tmp/test_prom_files." },
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .tls_ca_file = ca },
-		  "TLS options need an https:// Prometheus URL" },
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .tls_insecure_skip_verify = true },
-		  "TLS options need an https:// Prometheus URL" },
-		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_cert_file = ca },
-		  "a TLS client certificate needs both a certificate file and a key file" },
-		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_server_name = "a/b" },
-		  "the TLS server name must be a DNS name or an IPv4 address" },
-		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_ca_file = url },
-		  "TLS CA file /tmp/test_prom_files." },
-		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_ca_file = not_pem },
-		  "TLS CA file /tmp/test_prom_files." },
-		{ { .url = "https://p:9090", .timeout_ms = 1000, .tls_cert_file = ca,
-		    .tls_key_file = ca },
-		  "TLS key file /tmp/test_prom_files." },
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .header_names = names,
-		    .header_values = values, .n_headers = 2 },
-		  "Prometheus header x-scope-orgid is given twice" },
-		{ { .url = "http://p:9090", .timeout_ms = 1000, .header_names = bad_names,
-		    .header_values = bad_values, .n_headers = 1 },
-		  "Prometheus header Authorization: credentials are not taken from headers" },
+	    {{.url = "http://p:9090", .timeout_ms = 1000, .method = (prom_method)7},
+	     "Prometheus method must be auto, get or post"},
+	    {{.url = "http://p:9090", .timeout_ms = 1000, .max_response_bytes = 1024},
+	     "Prometheus maximum response size must be between 64 KiB and 1 GiB"},
+	    {{.url = "http://p:9090",
+	      .timeout_ms = 1000,
+	      .bearer_token_file = token,
+	      .basic_auth_username_file = token,
+	      .basic_auth_password_file = token},
+	     "set a bearer token file or basic auth files, not both"},
+	    {{.url = "http://p:9090", .timeout_ms = 1000, .basic_auth_username_file = token},
+	     "basic auth needs both a username file and a password file"},
+	    {{.url = "http://alice:hunter2@p:9090", .timeout_ms = 1000, .bearer_token_file = token},
+	     "Prometheus URL must not carry user info when credential files are set"},
+	    {{.url = "http://p:9090", .timeout_ms = 1000, .bearer_token_file = url},
+	     "bearer token file /tmp/test_prom_files."},
+	    {{.url = "http://p:9090", .timeout_ms = 1000, .bearer_token_file = empty},
+	     "bearer token file /tmp/test_prom_files."},
+	    {{.url = "http://p:9090", .timeout_ms = 1000, .tls_ca_file = ca},
+	     "TLS options need an https:// Prometheus URL"},
+	    {{.url = "http://p:9090", .timeout_ms = 1000, .tls_insecure_skip_verify = true},
+	     "TLS options need an https:// Prometheus URL"},
+	    {{.url = "https://p:9090", .timeout_ms = 1000, .tls_cert_file = ca},
+	     "a TLS client certificate needs both a certificate file and a key file"},
+	    {{.url = "https://p:9090", .timeout_ms = 1000, .tls_server_name = "a/b"},
+	     "the TLS server name must be a DNS name or an IPv4 address"},
+	    {{.url = "https://p:9090", .timeout_ms = 1000, .tls_ca_file = url},
+	     "TLS CA file /tmp/test_prom_files."},
+	    {{.url = "https://p:9090", .timeout_ms = 1000, .tls_ca_file = not_pem},
+	     "TLS CA file /tmp/test_prom_files."},
+	    {{.url = "https://p:9090", .timeout_ms = 1000, .tls_cert_file = ca, .tls_key_file = ca},
+	     "TLS key file /tmp/test_prom_files."},
+	    {{.url = "http://p:9090",
+	      .timeout_ms = 1000,
+	      .header_names = names,
+	      .header_values = values,
+	      .n_headers = 2},
+	     "Prometheus header x-scope-orgid is given twice"},
+	    {{.url = "http://p:9090",
+	      .timeout_ms = 1000,
+	      .header_names = bad_names,
+	      .header_values = bad_values,
+	      .n_headers = 1},
+	     "Prometheus header Authorization: credentials are not taken from headers"},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		err[0] = '\0';
-		prom_client *client = prom_client_new_with_options(&cases[i].options, err, sizeof err);
+		prom_client *client =
+		    prom_client_new_with_options(&cases[i].options, err, sizeof err);
 		ck_assert_msg(client == NULL, "case %zu accepted", i);
 		ck_assert_msg(strncmp(err, cases[i].message, strlen(cases[i].message)) == 0,
-			      "case %zu: %s", i, err);
+		              "case %zu: %s", i, err);
 		ck_assert_msg(!strstr(err, "hunter2") && !strstr(err, "t0ken") &&
-				      !strstr(err, "secret-in-header"),
-			      "case %zu leaks a secret: %s", i, err);
+		                  !strstr(err, "secret-in-header"),
+		              "case %zu leaks a secret: %s", i, err);
 	}
 	/* The problems of a file are named after the file. */
-	prom_options missing = { .url = "http://p:9090", .timeout_ms = 1000,
-				 .bearer_token_file = url };
+	prom_options missing = {
+	    .url = "http://p:9090", .timeout_ms = 1000, .bearer_token_file = url};
 	ck_assert_ptr_null(prom_client_new_with_options(&missing, err, sizeof err));
 	ck_assert_msg(strstr(err, "/missing: cannot open: No such file or directory"), "%s", err);
 	missing.bearer_token_file = empty;
 	ck_assert_ptr_null(prom_client_new_with_options(&missing, err, sizeof err));
 	ck_assert_msg(strstr(err, "/empty: is empty"), "%s", err);
-	prom_options not_pem_ca = { .url = "https://p:9090", .timeout_ms = 1000,
-				    .tls_ca_file = not_pem };
+	prom_options not_pem_ca = {
+	    .url = "https://p:9090", .timeout_ms = 1000, .tls_ca_file = not_pem};
 	ck_assert_ptr_null(prom_client_new_with_options(&not_pem_ca, err, sizeof err));
 	ck_assert_msg(strstr(err, "/not-pem: no PEM \"-----BEGIN CERTIFICATE-----\" found"), "%s",
-		      err);
+	              err);
 	ck_assert_ptr_null(prom_client_new_with_options(NULL, err, sizeof err));
 	ck_assert_str_eq(err, "Prometheus URL is empty");
 	remove_dir(dir);
@@ -1637,7 +1678,7 @@ END_TEST
 
 START_TEST(test_http_bearer_token_rotation)
 {
-	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
+	fake_server server = {.mode = FAKE_ANSWER, .body = ONE_SERIES};
 	char dir[64], token_path[256], url[128], header[512];
 	prom_result result;
 
@@ -1645,7 +1686,7 @@ START_TEST(test_http_bearer_token_rotation)
 	write_text(dir, "token", "first-token\n", token_path, sizeof token_path);
 	fake_server_start(&server);
 	snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)server.port);
-	prom_options options = { .url = url, .timeout_ms = 5000, .bearer_token_file = token_path };
+	prom_options options = {.url = url, .timeout_ms = 5000, .bearer_token_file = token_path};
 	prom_client *client = client_with(&options);
 
 	query_one(client, "up", &result);
@@ -1677,8 +1718,9 @@ START_TEST(test_http_bearer_token_rotation)
 	pthread_mutex_unlock(&server.lock);
 	query_one(client, "up", &result);
 	ck_assert_int_eq(result.outcome, PROM_UNAVAILABLE);
-	ck_assert_msg(message_has(&result, "bearer token file ") && message_has(&result, "/token: cannot open"),
-		      "%s", result.message);
+	ck_assert_msg(message_has(&result, "bearer token file ") &&
+	                  message_has(&result, "/token: cannot open"),
+	              "%s", result.message);
 	ck_assert_msg(!message_has(&result, "rotated-token"), "%s", result.message);
 	pthread_mutex_lock(&server.lock);
 	ck_assert_int_eq(server.requests, requests_before);
@@ -1705,7 +1747,7 @@ START_TEST(test_http_refused_credentials_are_masked)
 {
 	char dir[64], token_path[256], url[128], body[512];
 	const char *token = "s3cret-token-Zx81";
-	static const int statuses[] = { 400, 401 };
+	static const int statuses[] = {400, 401};
 	prom_result result;
 
 	make_temp_dir(dir, sizeof dir);
@@ -1716,22 +1758,27 @@ START_TEST(test_http_refused_credentials_are_masked)
 			if (cut)
 				snprintf(body, sizeof body, "%0150d %s and more", 0, token);
 			else
-				snprintf(body, sizeof body,
-					 "cannot find the provided auth token \"Bearer %s\" in config", token);
-			fake_server server = { .mode = FAKE_ANSWER, .status = statuses[i], .body = body };
+				snprintf(
+				    body, sizeof body,
+				    "cannot find the provided auth token \"Bearer %s\" in config",
+				    token);
+			fake_server server = {
+			    .mode = FAKE_ANSWER, .status = statuses[i], .body = body};
 			fake_server_start(&server);
 			snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)server.port);
-			prom_options options = { .url = url, .timeout_ms = 5000,
-						 .bearer_token_file = token_path };
+			prom_options options = {
+			    .url = url, .timeout_ms = 5000, .bearer_token_file = token_path};
 			prom_client *client = client_with(&options);
 			query_one(client, "up", &result);
 			prom_client_free(client);
 			fake_server_stop(&server);
 			ck_assert_int_eq(result.outcome, PROM_BAD_RESPONSE);
-			ck_assert_msg(!message_has(&result, "s3cret") && !message_has(&result, "Zx81"),
-				      "HTTP %d cut %d: %s", statuses[i], cut, result.message);
-			ck_assert_msg(message_has(&result, cut ? " *********" : "\"Bearer *****************\""),
-				      "HTTP %d cut %d: %s", statuses[i], cut, result.message);
+			ck_assert_msg(!message_has(&result, "s3cret") &&
+			                  !message_has(&result, "Zx81"),
+			              "HTTP %d cut %d: %s", statuses[i], cut, result.message);
+			ck_assert_msg(message_has(&result, cut ? " *********"
+			                                       : "\"Bearer *****************\""),
+			              "HTTP %d cut %d: %s", statuses[i], cut, result.message);
 		}
 	}
 	remove_dir(dir);
@@ -1740,34 +1787,35 @@ END_TEST
 
 START_TEST(test_http_basic_auth_and_headers)
 {
-	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
+	fake_server server = {.mode = FAKE_ANSWER, .body = ONE_SERIES};
 	char dir[64], user_path[256], password_path[256], url[128], header[512];
-	const char *names[] = { "X-Scope-OrgID", "AccountID" };
-	const char *values[] = { "team-a", "42" };
+	const char *names[] = {"X-Scope-OrgID", "AccountID"};
+	const char *values[] = {"team-a", "42"};
 	prom_result result;
 
 	make_temp_dir(dir, sizeof dir);
 	write_text(dir, "user", "alice\n", user_path, sizeof user_path);
 	write_text(dir, "password", "s3cret\n", password_path, sizeof password_path);
 	fake_server_start(&server);
-	snprintf(url, sizeof url, "http://127.0.0.1:%u/select/0/prometheus/", (unsigned)server.port);
-	prom_options options = { .url = url,
-				 .timeout_ms = 5000,
-				 .method = PROM_METHOD_POST,
-				 .basic_auth_username_file = user_path,
-				 .basic_auth_password_file = password_path,
-				 .header_names = names,
-				 .header_values = values,
-				 .n_headers = 2 };
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/select/0/prometheus/",
+	         (unsigned)server.port);
+	prom_options options = {.url = url,
+	                        .timeout_ms = 5000,
+	                        .method = PROM_METHOD_POST,
+	                        .basic_auth_username_file = user_path,
+	                        .basic_auth_password_file = password_path,
+	                        .header_names = names,
+	                        .header_values = values,
+	                        .n_headers = 2};
 	prom_client *client = client_with(&options);
 
 	query_one(client, "up", &result);
 	ck_assert_msg(result.outcome == PROM_OK, "%s", result.message);
 	prom_result_clear(&result);
 	pthread_mutex_lock(&server.lock);
-	ck_assert_msg(strncmp(server.last_request, "POST /select/0/prometheus/api/v1/query HTTP/1.1\r\n",
-			      49) == 0,
-		      "%.80s", server.last_request);
+	ck_assert_msg(strncmp(server.last_request,
+	                      "POST /select/0/prometheus/api/v1/query HTTP/1.1\r\n", 49) == 0,
+	              "%.80s", server.last_request);
 	pthread_mutex_unlock(&server.lock);
 	last_header(&server, "Authorization", header, sizeof header);
 	ck_assert_str_eq(header, "Basic YWxpY2U6czNjcmV0"); /* alice:s3cret */
@@ -1793,9 +1841,9 @@ END_TEST
 
 START_TEST(test_http_method_get_forced)
 {
-	fake_server server = { .mode = FAKE_ANSWER, .body = ONE_SERIES };
-	const char *names[] = { "X-Scope-OrgID" };
-	const char *values[] = { "tenant-1" };
+	fake_server server = {.mode = FAKE_ANSWER, .body = ONE_SERIES};
+	const char *names[] = {"X-Scope-OrgID"};
+	const char *values[] = {"tenant-1"};
 	char *query = malloc(3001);
 	char url[128], header[128];
 	prom_result result;
@@ -1805,16 +1853,20 @@ START_TEST(test_http_method_get_forced)
 	query[3000] = '\0';
 	fake_server_start(&server);
 	snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)server.port);
-	prom_options options = { .url = url, .timeout_ms = 5000, .method = PROM_METHOD_GET,
-				 .header_names = names, .header_values = values, .n_headers = 1 };
+	prom_options options = {.url = url,
+	                        .timeout_ms = 5000,
+	                        .method = PROM_METHOD_GET,
+	                        .header_names = names,
+	                        .header_values = values,
+	                        .n_headers = 1};
 	prom_client *client = client_with(&options);
 	query_one(client, query, &result);
 	prom_client_free(client);
 	ck_assert_msg(result.outcome == PROM_OK, "%s", result.message);
 	prom_result_clear(&result);
 	pthread_mutex_lock(&server.lock);
-	ck_assert_msg(strncmp(server.last_request, "GET /api/v1/query?query=aaaa", 28) == 0, "%.60s",
-		      server.last_request);
+	ck_assert_msg(strncmp(server.last_request, "GET /api/v1/query?query=aaaa", 28) == 0,
+	              "%.60s", server.last_request);
 	pthread_mutex_unlock(&server.lock);
 	last_header(&server, "X-Scope-OrgID", header, sizeof header);
 	ck_assert_str_eq(header, "tenant-1");
@@ -1828,14 +1880,14 @@ END_TEST
 START_TEST(test_http_max_response_bytes)
 {
 	for (int announced = 0; announced < 2; announced++) {
-		fake_server server = { .mode = FAKE_HUGE, .huge_bytes = 65 * 1024,
-				       .huge_announced = announced };
+		fake_server server = {
+		    .mode = FAKE_HUGE, .huge_bytes = 65 * 1024, .huge_announced = announced};
 		char url[128];
 		prom_result result;
 		fake_server_start(&server);
 		snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)server.port);
-		prom_options options = { .url = url, .timeout_ms = 5000,
-					 .max_response_bytes = 64 * 1024 };
+		prom_options options = {
+		    .url = url, .timeout_ms = 5000, .max_response_bytes = 64 * 1024};
 		prom_client *client = client_with(&options);
 		query_one(client, "up", &result);
 		prom_client_free(client);
@@ -1845,7 +1897,6 @@ START_TEST(test_http_max_response_bytes)
 	}
 }
 END_TEST
-
 
 static Suite *prom_suite(bool with_prometheus)
 {
@@ -1923,8 +1974,9 @@ int main(void)
 	prometheus.binary = prometheus_binary();
 	with_prometheus = access(prometheus.binary, X_OK) == 0;
 	if (!with_prometheus)
-		fprintf(stderr, "test_prom: SKIP the \"prometheus\" test case: %s is not executable\n",
-			prometheus.binary);
+		fprintf(stderr,
+		        "test_prom: SKIP the \"prometheus\" test case: %s is not executable\n",
+		        prometheus.binary);
 	SRunner *runner = srunner_create(prom_suite(with_prometheus));
 	srunner_run_all(runner, CK_NORMAL);
 	failed = srunner_ntests_failed(runner);

@@ -18,13 +18,11 @@
 static void linkerd_buckets(quantile_bucket out[26])
 {
 	static const quantile_bucket reference[26] = {
-		{ 1, 120 },	{ 2, 410 },	  { 3, 630 },	  { 4, 760 },
-		{ 5, 840 },	{ 10, 955 },	  { 20, 990 },	  { 30, 995 },
-		{ 40, 996 },	{ 50, 997 },	  { 100, 998 },	  { 200, 999 },
-		{ 300, 999 },	{ 400, 999 },	  { 500, 999 },	  { 1000, 999 },
-		{ 2000, 999 },	{ 3000, 999 },	  { 4000, 999 },  { 5000, 999 },
-		{ 10000, 999 }, { 20000, 999 },	  { 30000, 999 }, { 40000, 999 },
-		{ 50000, 999 }, { INFINITY, 1000 },
+	    {1, 120},     {2, 410},         {3, 630},     {4, 760},     {5, 840},     {10, 955},
+	    {20, 990},    {30, 995},        {40, 996},    {50, 997},    {100, 998},   {200, 999},
+	    {300, 999},   {400, 999},       {500, 999},   {1000, 999},  {2000, 999},  {3000, 999},
+	    {4000, 999},  {5000, 999},      {10000, 999}, {20000, 999}, {30000, 999}, {40000, 999},
+	    {50000, 999}, {INFINITY, 1000},
 	};
 
 	for (size_t i = 0; i < 26; i++)
@@ -37,8 +35,7 @@ START_TEST(test_worked_check_p90)
 
 	linkerd_buckets(buckets);
 	/* rank 900 -> le=10: 5 + 5 * (900 - 840) / (955 - 840) */
-	ck_assert_double_eq_tol(quantile_histogram(0.9, buckets, 26),
-				7.608695652173913, TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.9, buckets, 26), 7.608695652173913, TOLERANCE);
 }
 END_TEST
 
@@ -48,16 +45,13 @@ START_TEST(test_worked_check_other_quantiles)
 
 	/* rank 500 -> le=3: 2 + 1 * (500 - 410) / (630 - 410) */
 	linkerd_buckets(buckets);
-	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 26),
-				2.409090909090909, TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 26), 2.409090909090909, TOLERANCE);
 	/* rank 990 -> le=20 exactly (count >= rank picks it): its upper bound */
 	linkerd_buckets(buckets);
-	ck_assert_double_eq_tol(quantile_histogram(0.99, buckets, 26), 20,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.99, buckets, 26), 20, TOLERANCE);
 	/* rank 60 -> le=1, interpolated from the natural lower bound 0 */
 	linkerd_buckets(buckets);
-	ck_assert_double_eq_tol(quantile_histogram(0.06, buckets, 26), 0.5,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.06, buckets, 26), 0.5, TOLERANCE);
 	/* rank 1000 -> +Inf: capped at the highest finite bound, 50000 ms */
 	linkerd_buckets(buckets);
 	ck_assert_double_eq(quantile_histogram(1, buckets, 26), 50000);
@@ -75,8 +69,8 @@ START_TEST(test_unsorted_input_sorted_in_place)
 	quantile_bucket tmp = shuffled[3];
 	shuffled[3] = shuffled[17];
 	shuffled[17] = tmp;
-	ck_assert_double_eq_tol(quantile_histogram(0.9, shuffled, 26),
-				7.608695652173913, TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.9, shuffled, 26), 7.608695652173913,
+	                        TOLERANCE);
 	for (size_t i = 1; i < 26; i++)
 		ck_assert(shuffled[i - 1].upper_bound < shuffled[i].upper_bound);
 }
@@ -105,7 +99,7 @@ END_TEST
 
 START_TEST(test_no_inf_bucket)
 {
-	quantile_bucket buckets[] = { { 1, 10 }, { 2, 20 }, { 5, 30 } };
+	quantile_bucket buckets[] = {{1, 10}, {2, 20}, {5, 30}};
 
 	ck_assert_double_nan(quantile_histogram(0.5, buckets, COUNT(buckets)));
 }
@@ -113,7 +107,7 @@ END_TEST
 
 START_TEST(test_negative_inf_is_not_inf_bucket)
 {
-	quantile_bucket buckets[] = { { -INFINITY, 0 }, { 1, 10 } };
+	quantile_bucket buckets[] = {{-INFINITY, 0}, {1, 10}};
 
 	ck_assert_double_nan(quantile_histogram(0.5, buckets, COUNT(buckets)));
 }
@@ -121,9 +115,9 @@ END_TEST
 
 START_TEST(test_fewer_than_two_buckets)
 {
-	quantile_bucket only_inf[] = { { INFINITY, 10 } };
+	quantile_bucket only_inf[] = {{INFINITY, 10}};
 	/* two series, one bound: merged into a single bucket */
-	quantile_bucket merged_inf[] = { { INFINITY, 10 }, { INFINITY, 5 } };
+	quantile_bucket merged_inf[] = {{INFINITY, 10}, {INFINITY, 5}};
 
 	ck_assert_double_nan(quantile_histogram(0.5, only_inf, 1));
 	ck_assert_double_nan(quantile_histogram(0.5, merged_inf, 2));
@@ -133,7 +127,7 @@ END_TEST
 START_TEST(test_zero_total)
 {
 	/* buckets that matched but did not move in the window */
-	quantile_bucket buckets[] = { { 1, 0 }, { 2, 0 }, { INFINITY, 0 } };
+	quantile_bucket buckets[] = {{1, 0}, {2, 0}, {INFINITY, 0}};
 
 	ck_assert_double_nan(quantile_histogram(0.5, buckets, COUNT(buckets)));
 }
@@ -141,7 +135,7 @@ END_TEST
 
 START_TEST(test_rank_in_inf_bucket)
 {
-	quantile_bucket buckets[] = { { 1, 10 }, { 2, 20 }, { INFINITY, 100 } };
+	quantile_bucket buckets[] = {{1, 10}, {2, 20}, {INFINITY, 100}};
 
 	/* rank 50 is above every finite bucket: second-highest bound */
 	ck_assert_double_eq(quantile_histogram(0.5, buckets, COUNT(buckets)), 2);
@@ -151,73 +145,75 @@ END_TEST
 START_TEST(test_first_bound_not_positive)
 {
 	quantile_bucket negative[] = {
-		{ -1, 10 }, { 0, 20 }, { 1, 30 }, { INFINITY, 30 },
+	    {-1, 10},
+	    {0, 20},
+	    {1, 30},
+	    {INFINITY, 30},
 	};
-	quantile_bucket zero[] = { { 0, 10 }, { 1, 20 }, { INFINITY, 20 } };
-	quantile_bucket positive[] = { { 2, 10 }, { INFINITY, 10 } };
+	quantile_bucket zero[] = {{0, 10}, {1, 20}, {INFINITY, 20}};
+	quantile_bucket positive[] = {{2, 10}, {INFINITY, 10}};
 
 	/* rank 3 in the first bucket, bound <= 0: the bound itself */
 	ck_assert_double_eq(quantile_histogram(0.1, negative, 4), -1);
 	ck_assert_double_eq(quantile_histogram(0.25, zero, 3), 0);
 	/* bound > 0: interpolated from 0, 0 + 2 * 5 / 10 */
-	ck_assert_double_eq_tol(quantile_histogram(0.5, positive, 2), 1,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.5, positive, 2), 1, TOLERANCE);
 }
 END_TEST
 
 START_TEST(test_interpolation_between_negative_bounds)
 {
-	quantile_bucket buckets[] = { { -1, 10 }, { 0, 20 }, { INFINITY, 20 } };
+	quantile_bucket buckets[] = {{-1, 10}, {0, 20}, {INFINITY, 20}};
 
 	/* rank 15 -> le=0: -1 + 1 * (15 - 10) / (20 - 10) */
-	ck_assert_double_eq_tol(quantile_histogram(0.75, buckets, 3), -0.5,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.75, buckets, 3), -0.5, TOLERANCE);
 }
 END_TEST
 
 START_TEST(test_rank_on_bucket_boundary)
 {
-	quantile_bucket buckets[] = { { 1, 10 }, { 2, 20 }, { INFINITY, 20 } };
+	quantile_bucket buckets[] = {{1, 10}, {2, 20}, {INFINITY, 20}};
 
 	/* rank 10 == count of le=1: the lower bucket wins (count >= rank) */
-	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 3), 1,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 3), 1, TOLERANCE);
 }
 END_TEST
 
 START_TEST(test_equal_bounds_merged)
 {
 	quantile_bucket buckets[] = {
-		{ 1, 5 }, { 2, 20 }, { 1, 5 }, { INFINITY, 20 },
+	    {1, 5},
+	    {2, 20},
+	    {1, 5},
+	    {INFINITY, 20},
 	};
 	quantile_bucket again[4];
 
 	for (size_t i = 0; i < 4; i++)
 		again[i] = buckets[i];
 	/* le=1 becomes 10: rank 10 -> 0 + 1 * 10 / 10 */
-	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 4), 1,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 4), 1, TOLERANCE);
 	/* rank 15 -> le=2: 1 + 1 * (15 - 10) / (20 - 10) */
-	ck_assert_double_eq_tol(quantile_histogram(0.75, again, 4), 1.5,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.75, again, 4), 1.5, TOLERANCE);
 }
 END_TEST
 
 START_TEST(test_equal_inf_bounds_merged)
 {
 	quantile_bucket buckets[] = {
-		{ 1, 10 }, { INFINITY, 10 }, { INFINITY, 10 },
+	    {1, 10},
+	    {INFINITY, 10},
+	    {INFINITY, 10},
 	};
 
 	/* total 20, rank 10 -> le=1: 0 + 1 * 10 / 10 */
-	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 3), 1,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 3), 1, TOLERANCE);
 }
 END_TEST
 
 START_TEST(test_forced_monotonic)
 {
-	quantile_bucket low[] = { { 1, 10 }, { 2, 8 }, { 3, 15 }, { INFINITY, 15 } };
+	quantile_bucket low[] = {{1, 10}, {2, 8}, {3, 15}, {INFINITY, 15}};
 	quantile_bucket high[4];
 
 	for (size_t i = 0; i < 4; i++)
@@ -226,19 +222,17 @@ START_TEST(test_forced_monotonic)
 	ck_assert_double_eq_tol(quantile_histogram(0.6, low, 4), 0.9, TOLERANCE);
 	/* rank 10.5 -> le=3: 2 + 1 * (10.5 - 10) / (15 - 10); unforced it
 	 * would be 2 + (10.5 - 8) / 7 */
-	ck_assert_double_eq_tol(quantile_histogram(0.7, high, 4), 2.1,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.7, high, 4), 2.1, TOLERANCE);
 }
 END_TEST
 
 START_TEST(test_forced_monotonic_total)
 {
 	/* +Inf below le=2 is raised to 20, so the total is 20, not 15 */
-	quantile_bucket buckets[] = { { 1, 10 }, { 2, 20 }, { INFINITY, 15 } };
+	quantile_bucket buckets[] = {{1, 10}, {2, 20}, {INFINITY, 15}};
 
 	/* rank 10 -> le=1: 1 */
-	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 3), 1,
-				TOLERANCE);
+	ck_assert_double_eq_tol(quantile_histogram(0.5, buckets, 3), 1, TOLERANCE);
 }
 END_TEST
 
@@ -251,20 +245,24 @@ START_TEST(test_float_noise_flattened)
 	 * Without flattening it would land in le=2 at about 1.018.
 	 */
 	quantile_bucket buckets[] = {
-		{ 1, 10 }, { 2, 10 + 1e-13 }, { 3, 20 }, { INFINITY, 20 },
+	    {1, 10},
+	    {2, 10 + 1e-13},
+	    {3, 20},
+	    {INFINITY, 20},
 	};
 
-	ck_assert_double_eq_tol(
-		quantile_histogram(nextafter(0.5, 1), buckets, 4), 2, 1e-9);
+	ck_assert_double_eq_tol(quantile_histogram(nextafter(0.5, 1), buckets, 4), 2, 1e-9);
 }
 END_TEST
 
 START_TEST(test_q_zero)
 {
-	quantile_bucket filled[] = { { 1, 10 }, { 2, 20 }, { INFINITY, 20 } };
-	quantile_bucket empty_first[] = { { 1, 0 }, { 2, 20 }, { INFINITY, 20 } };
+	quantile_bucket filled[] = {{1, 10}, {2, 20}, {INFINITY, 20}};
+	quantile_bucket empty_first[] = {{1, 0}, {2, 20}, {INFINITY, 20}};
 	quantile_bucket negative_first[] = {
-		{ -1, 0 }, { 2, 20 }, { INFINITY, 20 },
+	    {-1, 0},
+	    {2, 20},
+	    {INFINITY, 20},
 	};
 
 	/* rank 0 -> bucket 0 (0 >= 0): 0 + 1 * 0 / 10 */
@@ -279,7 +277,7 @@ END_TEST
 START_TEST(test_nan_total)
 {
 	/* rank NaN: no comparison holds, the search ends at +Inf */
-	quantile_bucket buckets[] = { { 1, 10 }, { 2, 20 }, { INFINITY, NAN } };
+	quantile_bucket buckets[] = {{1, 10}, {2, 20}, {INFINITY, NAN}};
 
 	ck_assert_double_eq(quantile_histogram(0.5, buckets, 3), 2);
 }
@@ -290,7 +288,10 @@ START_TEST(test_nan_middle_count)
 	/* binary search over le=1,2,3 for rank 15 probes le=2 (NaN: false),
 	 * then le=3 (30: true); interpolation uses 30 - NaN */
 	quantile_bucket buckets[] = {
-		{ 1, 10 }, { 2, NAN }, { 3, 30 }, { INFINITY, 30 },
+	    {1, 10},
+	    {2, NAN},
+	    {3, 30},
+	    {INFINITY, 30},
 	};
 
 	ck_assert_double_nan(quantile_histogram(0.5, buckets, 4));
@@ -301,8 +302,8 @@ START_TEST(test_nan_first_count)
 {
 	/* a NaN first count stops monotonic forcing; le=2 is found and its
 	 * interpolation uses 20 - NaN */
-	quantile_bucket buckets[] = { { 1, NAN }, { 2, 20 }, { INFINITY, 30 } };
-	quantile_bucket high[] = { { 1, NAN }, { 2, 20 }, { INFINITY, 30 } };
+	quantile_bucket buckets[] = {{1, NAN}, {2, 20}, {INFINITY, 30}};
+	quantile_bucket high[] = {{1, NAN}, {2, 20}, {INFINITY, 30}};
 
 	ck_assert_double_nan(quantile_histogram(0.5, buckets, 3));
 	/* rank 27 is above le=2: second-highest bound, NaN notwithstanding */

@@ -669,7 +669,8 @@ START_TEST(test_methods)
 	 * and must be escaped in the message like any echoed value. */
 	router_route("\x01\xff", PREFIX "/namespaces/shop/deployments/web", NULL, 0, &limits, &r);
 	assert_error(405, "MethodNotAllowed");
-	ck_assert_str_eq(r.message, "\\x01\\xff is not supported: this API is read-only (GET and HEAD)");
+	ck_assert_str_eq(r.message,
+	                 "\\x01\\xff is not supported: this API is read-only (GET and HEAD)");
 
 	router_route("HEAD", PREFIX "/namespaces/shop/deployments/web", NULL, 0, &limits, &r);
 	assert_metrics(SMI_KIND_DEPLOYMENT, SMI_SCOPE_OBJECT, "shop", "web");
