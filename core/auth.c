@@ -3,20 +3,51 @@
  * original accepted a CN anywhere in the chain). */
 #include "auth.h"
 
+#include <openssl/asn1.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/*
+ * Chains that verified recently, so that a keep-alive front proxy (one
+ * certificate, thousands of requests) costs one X509_verify_cert() a
+ * minute instead of one per request: that call dominated the server's CPU
+ * time under load.  Keyed by SHA-256 over the whole DER chain; only
+ * successes are kept, never longer than VERIFIED_TTL_SECONDS nor past the
+ * leaf's notAfter.  The cache belongs to one CA bundle: a new bundle is a
+ * new `auth`, so a CA change invalidates it.
+ */
+#define VERIFIED_SLOTS       64
+#define VERIFIED_TTL_SECONDS 60
+
+typedef struct verified_chain {
+	unsigned char digest[32];
+	char common_name[256];
+	time_t expires; /* 0: empty slot */
+} verified_chain;
+
+typedef struct verified_cache {
+	pthread_mutex_t lock;
+	verified_chain slots[VERIFIED_SLOTS];
+	size_t next; /* round-robin replacement */
+	unsigned long verifications, hits;
+} verified_cache;
 
 struct auth {
 	X509_STORE *store;
 	char *role; /* "requestheader CA", "client CA": for messages */
 	char **allowed;
 	size_t n_allowed;
+	verified_cache *verified; /* mutable behind a const auth: its own lock */
 };
 
 auth *auth_new_pem(const char *ca_pem, const char *role, char *const *allowed_names,
@@ -30,8 +61,13 @@ auth *auth_new_pem(const char *ca_pem, const char *role, char *const *allowed_na
 	a->role = strdup(role);
 	a->store = X509_STORE_new();
 	bio = BIO_new_mem_buf(ca_pem, -1);
-	if (!a->store || !bio || !a->role)
+	a->verified = calloc(1, sizeof *a->verified);
+	if (!a->store || !bio || !a->role || !a->verified ||
+	    pthread_mutex_init(&a->verified->lock, NULL) != 0) {
+		free(a->verified);
+		a->verified = NULL;
 		goto fail;
+	}
 	int loaded = 0;
 	X509 *cert;
 	/* Every certificate of the bundle: several kube-apiservers publish a
@@ -73,6 +109,10 @@ void auth_free(auth *a)
 		return;
 	X509_STORE_free(a->store);
 	free(a->role);
+	if (a->verified) {
+		pthread_mutex_destroy(&a->verified->lock);
+		free(a->verified);
+	}
 	for (size_t i = 0; i < a->n_allowed; i++)
 		free(a->allowed[i]);
 	free(a->allowed);
@@ -148,16 +188,91 @@ out:
 	return result;
 }
 
+static bool chain_digest(const unsigned char *const *der, const size_t *der_len, size_t n,
+                         unsigned char digest[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	for (size_t i = 0; ok && i < n; i++) {
+		unsigned char size[8];
+		for (int b = 0; b < 8;
+		     b++) /* length-prefixed: no two chains collide by splitting */
+			size[b] = (unsigned char)((uint64_t)der_len[i] >> (8 * b));
+		ok = EVP_DigestUpdate(md, size, sizeof size) == 1 &&
+		     EVP_DigestUpdate(md, der[i], der_len[i]) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(md, digest, &len) == 1 && len == 32;
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
+static bool verified_lookup(verified_cache *c, const unsigned char digest[32], char *cn,
+                            size_t cn_size)
+{
+	bool hit = false;
+	time_t now = time(NULL);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < VERIFIED_SLOTS && !hit; i++) {
+		verified_chain *v = &c->slots[i];
+		if (v->expires > now && memcmp(v->digest, digest, 32) == 0) {
+			snprintf(cn, cn_size, "%s", v->common_name);
+			hit = true;
+		}
+	}
+	if (hit)
+		c->hits++;
+	else
+		c->verifications++;
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+static void verified_store(verified_cache *c, const unsigned char digest[32], const char *cn,
+                           X509 *leaf)
+{
+	time_t now = time(NULL), expires = now + VERIFIED_TTL_SECONDS;
+	int days = 0, seconds = 0;
+	/* Never past the leaf's own expiry. */
+	if (ASN1_TIME_diff(&days, &seconds, NULL, X509_get0_notAfter(leaf)) == 1) {
+		time_t left = (time_t)days * 86400 + seconds;
+		if (left < VERIFIED_TTL_SECONDS)
+			expires = now + (left > 0 ? left : 0);
+	}
+	pthread_mutex_lock(&c->lock);
+	verified_chain *v = &c->slots[c->next];
+	c->next = (c->next + 1) % VERIFIED_SLOTS;
+	memcpy(v->digest, digest, 32);
+	snprintf(v->common_name, sizeof v->common_name, "%s", cn);
+	v->expires = expires;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void auth_verify_stats(const auth *a, unsigned long *verifications, unsigned long *hits)
+{
+	pthread_mutex_lock(&a->verified->lock);
+	*verifications = a->verified->verifications;
+	*hits = a->verified->hits;
+	pthread_mutex_unlock(&a->verified->lock);
+}
+
 auth_result auth_check_front_proxy(const auth *a, const unsigned char *const *der,
                                    const size_t *der_len, size_t n, char *why, size_t why_size)
 {
 	X509 *leaf = NULL;
-	auth_result result = verify_chain(a, der, der_len, n, &leaf, why, why_size);
-	if (result != AUTH_OK)
-		return result;
+	auth_result result = AUTH_OK;
 	char cn[256];
-	if (leaf_common_name(leaf, cn, sizeof cn) != 0)
-		cn[0] = '\0';
+	unsigned char digest[32];
+	bool have_digest = n > 0 && chain_digest(der, der_len, n, digest);
+	if (!have_digest || !verified_lookup(a->verified, digest, cn, sizeof cn)) {
+		result = verify_chain(a, der, der_len, n, &leaf, why, why_size);
+		if (result != AUTH_OK)
+			return result;
+		if (leaf_common_name(leaf, cn, sizeof cn) != 0)
+			cn[0] = '\0';
+		if (have_digest)
+			verified_store(a->verified, digest, cn, leaf);
+	}
 	if (a->n_allowed) {
 		result = AUTH_CN_NOT_ALLOWED;
 		snprintf(why, why_size, "x509: subject with cn=%s is not in the allowed list", cn);

@@ -33,6 +33,10 @@ void auth_free(auth *a);
 auth_result auth_check_front_proxy(const auth *a, const unsigned char *const *der,
                                    const size_t *der_len, size_t n, char *why, size_t why_size);
 
+/* Chain verifications done and answered from the cache of recently
+ * verified front-proxy chains (for tests and self-metrics). */
+void auth_verify_stats(const auth *a, unsigned long *verifications, unsigned long *hits);
+
 typedef struct auth_subject {
 	char common_name[256]; /* "" when the leaf has none */
 	char **organizations;  /* O values in order, owned */
