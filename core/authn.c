@@ -4,6 +4,8 @@
  * else = shared with concurrent waiters but not stored. */
 #include "authn.h"
 
+#include "hex.h"
+
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -100,17 +102,6 @@ bool identity_add_extra(identity *id, const char *key, const char *value)
 
 /* ---- requestheader ---- */
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Lower-cases, then percent-decodes as Go's url.PathUnescape; a bad escape
  * keeps the lower-cased raw key.  `out` has room for strlen(in) + 1. */
 static void extra_key(const char *in, char *out)
@@ -128,8 +119,8 @@ static void extra_key(const char *in, char *out)
 			decoded[w++] = lower[r];
 			continue;
 		}
-		int hi = hex_digit(lower[r + 1]);
-		int lo = hi >= 0 ? hex_digit(lower[r + 2]) : -1;
+		int hi = hex_digit_value(lower[r + 1]);
+		int lo = hi >= 0 ? hex_digit_value(lower[r + 2]) : -1;
 		if (lo < 0)
 			return; /* invalid escape: keep the raw lower-cased key */
 		decoded[w++] = (char)(hi * 16 + lo);

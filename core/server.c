@@ -3,6 +3,8 @@
  * connection limit bounds the threads. */
 #include "server.h"
 
+#include "hex.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -91,17 +93,6 @@ int server_parse_listen(const char *listen, struct sockaddr_storage *out, char *
 	return 0;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %XX in place, except %00 and %2F, which stay literal: a NUL must
  * never shorten a path or value behind the validator's back, and an encoded
  * slash must never become a segment separator (it stays an invalid byte of
@@ -112,8 +103,8 @@ static size_t unescape_keep_nul(void *cls, struct MHD_Connection *c, char *s)
 	(void)c;
 	char *w = s;
 	for (const char *r = s; *r; r++) {
-		int hi = r[0] == '%' ? hex_value(r[1]) : -1;
-		int lo = hi >= 0 ? hex_value(r[2]) : -1;
+		int hi = r[0] == '%' ? hex_digit_value(r[1]) : -1;
+		int lo = hi >= 0 ? hex_digit_value(r[2]) : -1;
 		int decoded = lo >= 0 ? hi * 16 + lo : -1;
 		if (decoded > 0 && decoded != '/') {
 			*w++ = (char)decoded;
