@@ -373,16 +373,17 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
 	}
 	double seconds = seconds_since(&st->start);
 	selfmetrics_api_request(s->sm, res.route, res.code, seconds);
-	char path[512], user[256], groups[512], why[400];
+	char path[512], user[256], groups[512], why[400], method_shown[24];
 	sanitise(url, path, sizeof path);
+	sanitise(method, method_shown, sizeof method_shown); /* client bytes, like the path */
 	sanitise(id.user ? id.user : "-", user, sizeof user);
 	join_groups(&id, groups, sizeof groups);
 	sanitise(decision, why, sizeof why);
 	log_msg(LOG_INFO,
 	        "audit=%s user=\"%s\" groups=\"%s\" method=%s verb=%s path=\"%s\" code=%d ms=%.1f "
 	        "decision=\"%s\"",
-	        audit, user, groups, strlen(method) < 16 ? method : "?",
-	        at && at->verb[0] ? at->verb : "-", path, res.code, seconds * 1000, why);
+	        audit, user, groups, method_shown, at && at->verb[0] ? at->verb : "-", path,
+	        res.code, seconds * 1000, why);
 	identity_clear(&id);
 	free(at);
 	free(headers.items);
