@@ -4,6 +4,7 @@ declared truth (rates and latency weights from `smi-sim --describe`)."""
 import json
 import math
 import os
+import socket
 import ssl
 import subprocess
 import time
@@ -16,6 +17,15 @@ CERTS = ENV.get("CERT_DIR", "")
 SCRAPE = float(ENV.get("SCRAPE_INTERVAL", "2"))
 LINKERD_BOUNDS = [1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000,
                   2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000, math.inf]
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def kubectl_raw(path):

@@ -18,7 +18,7 @@ import time
 import unittest
 import urllib.request
 
-from smi import CERTS, ENV, PREFIX
+from smi import CERTS, ENV, PREFIX, free_port
 from smi import http as http_get
 
 BUILD = ENV.get("SMI_BUILD", "")
@@ -27,14 +27,6 @@ BIN = os.path.join(BUILD, "smi-metrics")
 ADAPTERS = os.path.join(BUILD, "adapters", "linkerd", ".libs")
 DOUBLE = os.path.join(REPO, "tests", "kube-double", "double.py")
 WEB = f"{PREFIX}/namespaces/emojivoto/deployments/web"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_port(port, seconds=15):

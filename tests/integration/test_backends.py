@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from smi import (CERTS, ENV, LINKERD_BOUNDS, PREFIX, count_tolerance, edges_where, failure_rate,
                  https, metrics_of, quantity, ref, success_rate)
-from test_server import free_port
+from smi import free_port
 
 BUILD = ENV.get("SMI_BUILD", "")
 BIN = os.path.join(BUILD, "smi-metrics")

@@ -13,20 +13,12 @@ import time
 import unittest
 import urllib.request
 
-from smi import CERTS, ENV, PREFIX, http, https, kubectl_raw
+from smi import CERTS, ENV, PREFIX, free_port, http, https, kubectl_raw
 
 BUILD = ENV.get("SMI_BUILD", "")
 BIN = os.path.join(BUILD, "smi-metrics")
 ADAPTERS = os.path.join(BUILD, "adapters", "linkerd", ".libs")
 FIXTURES = os.path.join(BUILD, "tests", "abi", ".libs")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def write_config(directory, prom_url, extra="", server_extra=""):
